@@ -1,0 +1,25 @@
+# Run by ctest: installs the build into WORK_DIR/prefix, then configures and builds
+# examples/tensor_basics against that prefix alone and runs it.
+file(REMOVE_RECURSE ${WORK_DIR})
+execute_process(COMMAND ${CMAKE_COMMAND} --install ${BUILD_DIR} --prefix ${WORK_DIR}/prefix
+                RESULT_VARIABLE status OUTPUT_QUIET)
+if(status)
+  message(FATAL_ERROR "install failed")
+endif()
+execute_process(COMMAND ${CMAKE_COMMAND} -S ${SOURCE_DIR}/examples/tensor_basics -B ${WORK_DIR}/example
+                -DCMAKE_PREFIX_PATH=${WORK_DIR}/prefix -DCMAKE_BUILD_TYPE=Release RESULT_VARIABLE status)
+if(status)
+  message(FATAL_ERROR "configuring the example against the installed package failed")
+endif()
+execute_process(COMMAND ${CMAKE_COMMAND} --build ${WORK_DIR}/example -j2 RESULT_VARIABLE status)
+if(status)
+  message(FATAL_ERROR "building the example failed")
+endif()
+execute_process(COMMAND ${WORK_DIR}/example/tensor_basics RESULT_VARIABLE status OUTPUT_VARIABLE output)
+message("${output}")
+if(status)
+  message(FATAL_ERROR "the example failed")
+endif()
+if(NOT output MATCHES "gradient check passed")
+  message(FATAL_ERROR "the example did not report a passing gradient check")
+endif()

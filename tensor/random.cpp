@@ -1,0 +1,93 @@
+#include "tensor/random.hpp"
+
+#include <cmath>
+#include <numbers>
+
+#include "tensor/parallel.hpp"
+
+namespace ddpm {
+
+std::array<std::uint32_t, 4> philox4x32(std::array<std::uint32_t, 4> counter, std::array<std::uint32_t, 2> key) {
+  constexpr std::uint32_t multiplier0 = 0xD2511F53u, multiplier1 = 0xCD9E8D57u;
+  constexpr std::uint32_t weyl0 = 0x9E3779B9u, weyl1 = 0xBB67AE85u;
+  for (int round = 0; round < 10; ++round) {
+    const std::uint64_t product0 = static_cast<std::uint64_t>(multiplier0) * counter[0];
+    const std::uint64_t product1 = static_cast<std::uint64_t>(multiplier1) * counter[2];
+    const auto high0 = static_cast<std::uint32_t>(product0 >> 32), low0 = static_cast<std::uint32_t>(product0);
+    const auto high1 = static_cast<std::uint32_t>(product1 >> 32), low1 = static_cast<std::uint32_t>(product1);
+    counter = {high1 ^ counter[1] ^ key[0], low1, high0 ^ counter[3] ^ key[1], low0};
+    key[0] += weyl0;
+    key[1] += weyl1;
+  }
+  return counter;
+}
+
+namespace {
+
+std::array<std::uint32_t, 4> block_at(std::uint64_t seed, std::uint64_t position) {
+  return philox4x32({static_cast<std::uint32_t>(position), static_cast<std::uint32_t>(position >> 32), 0u, 0u},
+                    {static_cast<std::uint32_t>(seed), static_cast<std::uint32_t>(seed >> 32)});
+}
+
+// 53 random bits to a double in (0, 1): never 0, so log() is safe.
+double open_unit(std::uint32_t high, std::uint32_t low) {
+  const std::uint64_t bits = ((static_cast<std::uint64_t>(high) << 32) | low) >> 11;
+  return (static_cast<double>(bits) + 0.5) * 0x1.0p-53;
+}
+
+constexpr std::int64_t random_grain = 1 << 14;
+
+template <class Sample>
+Tensor draw(const Shape& shape, DType dtype, Generator& generator, Sample&& sample) {
+  Tensor tensor = Tensor::empty(shape, dtype);
+  const std::uint64_t first = generator.advance(static_cast<std::uint64_t>(tensor.numel()));
+  dispatch_all(dtype, [&]<class T>() {
+    T* data = tensor.data<T>();
+    parallel_for(tensor.numel(), random_grain, [&](std::int64_t begin, std::int64_t end) {
+      for (std::int64_t i = begin; i < end; ++i) data[i] = static_cast<T>(sample(first + static_cast<std::uint64_t>(i)));
+    });
+  });
+  return tensor;
+}
+
+}  // namespace
+
+double uniform_at(std::uint64_t seed, std::uint64_t offset, std::uint64_t index) {
+  const auto words = block_at(seed, offset + index);
+  const std::uint64_t bits = ((static_cast<std::uint64_t>(words[0]) << 32) | words[1]) >> 11;
+  return static_cast<double>(bits) * 0x1.0p-53;  // [0, 1)
+}
+
+double normal_at(std::uint64_t seed, std::uint64_t offset, std::uint64_t index) {
+  const auto words = block_at(seed, offset + index);
+  const double radius = std::sqrt(-2.0 * std::log(open_unit(words[0], words[1])));
+  return radius * std::cos(2.0 * std::numbers::pi * open_unit(words[2], words[3]));
+}
+
+Tensor rand(const Shape& shape, Generator& generator, DType dtype) {
+  check(is_floating(dtype), "rand", "dtype must be floating, got ", dtype_name(dtype));
+  const std::uint64_t seed = generator.seed();
+  return draw(shape, dtype, generator, [&](std::uint64_t position) {
+    const double value = uniform_at(seed, 0, position);
+    // Rounding to float32 could give exactly 1.0; keep the interval half-open.
+    return dtype == DType::Float32 && static_cast<float>(value) >= 1.0f ? std::nextafter(1.0f, 0.0f) : value;
+  });
+}
+
+Tensor randn(const Shape& shape, Generator& generator, DType dtype) {
+  check(is_floating(dtype), "randn", "dtype must be floating, got ", dtype_name(dtype));
+  const std::uint64_t seed = generator.seed();
+  return draw(shape, dtype, generator, [&](std::uint64_t position) { return normal_at(seed, 0, position); });
+}
+
+Tensor randint(std::int64_t low, std::int64_t high, const Shape& shape, Generator& generator) {
+  check(high > low, "randint", "empty range [", low, ", ", high, ")");
+  const std::uint64_t seed = generator.seed();
+  const auto span = static_cast<double>(high - low);
+  return draw(shape, DType::Int64, generator, [&](std::uint64_t position) {
+    const auto value = low + static_cast<std::int64_t>(uniform_at(seed, 0, position) * span);
+    return std::min(value, high - 1);
+  });
+}
+
+}  // namespace ddpm

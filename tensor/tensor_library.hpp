@@ -1,0 +1,16 @@
+#pragma once
+// Everything of the tensor layer in one include.
+#include "tensor/dtype.hpp"
+#include "tensor/elementwise.hpp"
+#include "tensor/error.hpp"
+#include "tensor/factory.hpp"
+#include "tensor/joining.hpp"
+#include "tensor/kernel_path.hpp"
+#include "tensor/matmul.hpp"
+#include "tensor/parallel.hpp"
+#include "tensor/print.hpp"
+#include "tensor/random.hpp"
+#include "tensor/reduction.hpp"
+#include "tensor/shape.hpp"
+#include "tensor/softmax.hpp"
+#include "tensor/tensor.hpp"

@@ -1,0 +1,109 @@
+// Each fast kernel against the plain reference kept beside it, on odd sizes (not a
+// multiple of any vector width or chunk) and on strided inputs.
+#include "tests/test_support.hpp"
+
+namespace ddpm::testing {
+namespace {
+
+template <class Op>
+void compare_paths(const char* name, Op&& op, double atol, double rtol) {
+  const Tensor fast = op();
+  Tensor reference;
+  {
+    ReferenceKernels scope;
+    reference = op();
+  }
+  INFO(name);
+  CHECK(closeness(fast, reference, atol, rtol) <= 1.0);
+}
+
+const std::vector<Shape> odd_shapes = {{1}, {7}, {17}, {31, 33}, {3, 1, 65}, {100003}};
+
+}  // namespace
+
+TEST_CASE("unary kernels match their references") {
+  for (DType dtype : {DType::Float32, DType::Float64}) {
+    for (const Shape& shape : odd_shapes) {
+      const Tensor x = random_tensor(shape, 11, dtype);
+      const Tensor positive = uniform_tensor(shape, 12, 0.1, 4.0, dtype);
+      for (UnaryOp op : {UnaryOp::Negate, UnaryOp::Abs, UnaryOp::Exp, UnaryOp::Square, UnaryOp::Tanh,
+                         UnaryOp::Sigmoid, UnaryOp::Silu, UnaryOp::Sign}) {
+        compare_paths(op_name(op), [&] { return unary(op, x); }, 1e-6, 1e-5);
+        compare_paths(op_name(op), [&] { return unary(op, as_transposed_storage(x)); }, 1e-6, 1e-5);
+      }
+      for (UnaryOp op : {UnaryOp::Log, UnaryOp::Sqrt, UnaryOp::Rsqrt})
+        compare_paths(op_name(op), [&] { return unary(op, positive); }, 1e-6, 1e-5);
+      compare_paths("pow", [&] { return pow(positive, 1.7); }, 1e-6, 1e-5);
+    }
+  }
+}
+
+TEST_CASE("binary kernels match their references, contiguous, scalar and broadcast") {
+  for (const Shape& shape : odd_shapes) {
+    const Tensor a = random_tensor(shape, 21, DType::Float32);
+    const Tensor b = uniform_tensor(shape, 22, 0.5, 2.0, DType::Float32);
+    const Tensor scalar = Tensor::scalar(1.25);
+    for (BinaryOp op : {BinaryOp::Add, BinaryOp::Subtract, BinaryOp::Multiply, BinaryOp::Divide, BinaryOp::Maximum,
+                        BinaryOp::Minimum, BinaryOp::Less, BinaryOp::GreaterEqual, BinaryOp::Equal}) {
+      compare_paths(op_name(op), [&] { return binary(op, a, b); }, 0, 1e-6);
+      compare_paths(op_name(op), [&] { return binary(op, a, scalar); }, 0, 1e-6);
+      compare_paths(op_name(op), [&] { return binary(op, scalar, b); }, 0, 1e-6);
+      compare_paths(op_name(op), [&] { return binary(op, as_strided_slice(a), b); }, 0, 1e-6);
+    }
+  }
+  const Tensor rows = random_tensor({5, 1, 9}, 23, DType::Float32), columns = random_tensor({4, 1}, 24, DType::Float32);
+  compare_paths("add broadcast", [&] { return add(rows, columns); }, 0, 1e-6);
+}
+
+TEST_CASE("reductions match their references on every axis layout") {
+  const Tensor x = random_tensor({6, 7, 33}, 31, DType::Float32);
+  const std::vector<Axes> axis_sets = {{}, {0}, {1}, {2}, {0, 1}, {1, 2}, {0, 2}};
+  for (const Axes& axes : axis_sets) {
+    compare_paths("sum", [&] { return sum(x, axes); }, 1e-4, 1e-5);
+    compare_paths("max", [&] { return max(x, axes, true); }, 0, 0);
+    compare_paths("min", [&] { return min(as_transposed_storage(x), axes); }, 0, 0);
+    compare_paths("sum strided", [&] { return sum(as_strided_slice(x), axes); }, 1e-4, 1e-5);
+  }
+  const Tensor big = random_tensor({1000003}, 32, DType::Float32);
+  compare_paths("sum 1M", [&] { return sum(big); }, 1e-2, 1e-4);
+}
+
+TEST_CASE("softmax matches its reference") {
+  for (const Shape& shape : std::vector<Shape>{{7}, {3, 33}, {5, 4, 17}}) {
+    const Tensor x = mul(random_tensor(shape, 41, DType::Float32), 5.0);
+    for (std::int64_t axis = 0; axis < static_cast<std::int64_t>(shape.size()); ++axis) {
+      compare_paths("softmax", [&] { return softmax(x, axis); }, 1e-7, 1e-5);
+      compare_paths("log_softmax", [&] { return log_softmax(x, axis); }, 1e-5, 1e-5);
+    }
+  }
+}
+
+TEST_CASE("gemm matches the reference on odd sizes and every transpose, with alpha and beta") {
+  for (auto [m, n, k] : std::vector<std::array<std::int64_t, 3>>{{1, 1, 1}, {7, 17, 31}, {33, 1, 7}, {17, 300, 33}}) {
+    for (bool transpose_a : {false, true}) {
+      for (bool transpose_b : {false, true}) {
+        const Tensor a_storage = random_tensor(transpose_a ? Shape{k, m} : Shape{m, k}, 51, DType::Float32);
+        const Tensor b_storage = random_tensor(transpose_b ? Shape{n, k} : Shape{k, n}, 52, DType::Float32);
+        const Tensor a = transpose_a ? a_storage.transpose(0, 1) : a_storage;
+        const Tensor b = transpose_b ? b_storage.transpose(0, 1) : b_storage;
+        const Tensor c0 = random_tensor({m, n}, 53, DType::Float32);
+        Tensor fast = c0.clone(), reference = c0.clone();
+        gemm<float>(m, n, k, 0.5f, a.data<float>(), a.strides()[0], a.strides()[1], b.data<float>(), b.strides()[0],
+                    b.strides()[1], 2.0f, fast.data<float>(), n);
+        gemm_reference<float>(m, n, k, 0.5f, a.data<float>(), a.strides()[0], a.strides()[1], b.data<float>(),
+                              b.strides()[0], b.strides()[1], 2.0f, reference.data<float>(), n);
+        INFO(m, "x", n, "x", k, " transpose a ", transpose_a, " b ", transpose_b);
+        CHECK(closeness(fast, reference, 1e-4, 1e-4) <= 1.0);
+      }
+    }
+  }
+}
+
+TEST_CASE("matmul matches the reference with batch broadcasting") {
+  const Tensor a = random_tensor({2, 1, 5, 7}, 61, DType::Float32);
+  const Tensor b = random_tensor({3, 7, 9}, 62, DType::Float32);
+  compare_paths("matmul", [&] { return matmul(a, b); }, 1e-5, 1e-5);
+  compare_paths("matmul transposed", [&] { return matmul(b.transpose(-1, -2), a.transpose(-1, -2)); }, 1e-5, 1e-5);
+}
+
+}  // namespace ddpm::testing

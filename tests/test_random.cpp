@@ -1,0 +1,59 @@
+#include "tests/test_support.hpp"
+
+namespace ddpm::testing {
+
+TEST_CASE("Philox4x32-10 matches the Random123 known-answer vectors") {
+  using Words = std::array<std::uint32_t, 4>;
+  CHECK(philox4x32({0, 0, 0, 0}, {0, 0}) == Words{0x6627e8d5u, 0xe169c58du, 0xbc57ac4cu, 0x9b00dbd8u});
+  CHECK(philox4x32({0xffffffffu, 0xffffffffu, 0xffffffffu, 0xffffffffu}, {0xffffffffu, 0xffffffffu}) ==
+        Words{0x408f276du, 0x41c83b0eu, 0xa20bc7c6u, 0x6d5451fdu});
+  CHECK(philox4x32({0x243f6a88u, 0x85a308d3u, 0x13198a2eu, 0x03707344u}, {0xa4093822u, 0x299f31d0u}) ==
+        Words{0xd16cfe09u, 0x94fdccebu, 0x5001e420u, 0x24126ea1u});
+}
+
+TEST_CASE("element i of a draw depends only on (seed, offset + i)") {
+  Generator whole(42);
+  const auto all = randn({10}, whole).to_vector<float>();
+  Generator pieces(42);
+  const auto first = randn({4}, pieces).to_vector<float>();
+  const auto rest = randn({2, 3}, pieces).to_vector<float>();
+  for (int i = 0; i < 4; ++i) CHECK(first[i] == all[i]);
+  for (int i = 0; i < 6; ++i) CHECK(rest[i] == all[4 + i]);
+  CHECK(whole.offset() == 10);
+  // Restoring the state replays the stream.
+  Generator restored(0);
+  restored.set_state(42, 4);
+  CHECK(randn({6}, restored).to_vector<float>() == rest);
+  // Another seed gives other numbers.
+  Generator other(43);
+  CHECK(randn({10}, other).to_vector<float>() != all);
+}
+
+TEST_CASE("uniform and normal draws have the right moments") {
+  Generator generator(7);
+  const Tensor u = rand({200000}, generator, DType::Float64);
+  const Tensor n = randn({200000}, generator, DType::Float64);
+  // Standard errors: mean of U(0,1) 0.00065, var 0.0002; normal mean 0.0022, var 0.0032.
+  CHECK(mean(u).item() == doctest::Approx(0.5).epsilon(0.01));
+  CHECK(var(u).item() == doctest::Approx(1.0 / 12).epsilon(0.02));
+  CHECK(min(u).item() >= 0.0);
+  CHECK(max(u).item() < 1.0);
+  CHECK(std::abs(mean(n).item()) < 0.01);
+  CHECK(var(n).item() == doctest::Approx(1.0).epsilon(0.02));
+  // Fraction beyond 2 sigma: 4.55%.
+  CHECK(mean(gt(abs(n), 2.0)).item() == doctest::Approx(0.0455).epsilon(0.05));
+}
+
+TEST_CASE("randint covers its range uniformly") {
+  Generator generator(3);
+  const auto values = randint(2, 6, {40000}, generator).to_vector<std::int64_t>();
+  std::array<int, 4> counts{};
+  for (std::int64_t v : values) {
+    REQUIRE(v >= 2);
+    REQUIRE(v < 6);
+    ++counts[v - 2];
+  }
+  for (int c : counts) CHECK(c == doctest::Approx(10000).epsilon(0.04));
+}
+
+}  // namespace ddpm::testing

@@ -1,0 +1,52 @@
+// Same inputs, same bits on 1 and 2 threads, for every parallel kernel.
+#include "tests/test_support.hpp"
+
+namespace ddpm::testing {
+namespace {
+
+template <class Op>
+void check_thread_invariance(const char* name, Op&& op) {
+  set_num_threads(1);
+  const Tensor one = op();
+  set_num_threads(2);
+  const Tensor two = op();
+  set_num_threads(0);
+  INFO(name);
+  CHECK(bitwise_equal(one, two));
+}
+
+}  // namespace
+
+TEST_CASE("kernels give bitwise identical results on 1 and 2 threads") {
+  const Tensor big = random_tensor({3, 1 << 18}, 71, DType::Float32);
+  const Tensor other = random_tensor({3, 1 << 18}, 72, DType::Float32);
+  check_thread_invariance("silu", [&] { return silu(big); });
+  check_thread_invariance("exp strided", [&] { return exp(as_transposed_storage(big)); });
+  check_thread_invariance("mul", [&] { return mul(big, other); });
+  check_thread_invariance("add broadcast", [&] { return add(big, other.narrow(0, 0, 1)); });
+  check_thread_invariance("sum all", [&] { return sum(big); });
+  check_thread_invariance("sum rows", [&] { return sum(big, {1}); });
+  check_thread_invariance("sum columns", [&] { return sum(big, {0}); });
+  check_thread_invariance("max", [&] { return max(big, {1}); });
+  check_thread_invariance("var", [&] { return var(big, {1}); });
+  check_thread_invariance("softmax", [&] { return softmax(big.reshape({-1, 1000 + 24}), -1); });
+  const Tensor a = random_tensor({300, 200}, 73, DType::Float32), b = random_tensor({200, 500}, 74, DType::Float32);
+  check_thread_invariance("matmul", [&] { return matmul(a, b); });
+  check_thread_invariance("randn", [] {
+    Generator generator(5);
+    return randn({1 << 20}, generator);
+  });
+}
+
+TEST_CASE("a whole forward and backward is thread-count invariant") {
+  auto run = [] {
+    Variable w(random_tensor({64, 32}, 81, DType::Float32), true);
+    Variable x(random_tensor({128, 64}, 82, DType::Float32));
+    Variable loss = mean(square(silu(matmul(x, w))));
+    loss.backward();
+    return concat({loss.value().reshape({1}), w.grad().flatten()}, 0);
+  };
+  check_thread_invariance("mlp step", run);
+}
+
+}  // namespace ddpm::testing
