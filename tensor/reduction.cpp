@@ -82,7 +82,7 @@ void reduce_columns(ReduceOp op, const T* data, T* output, std::int64_t outer, s
                     std::int64_t inner) {
   using Batch = xsimd::batch<T>;
   constexpr std::int64_t width = Batch::size;
-  constexpr std::int64_t inner_block = 256;
+  constexpr std::int64_t inner_block = 1024;
   const std::int64_t inner_blocks = (inner + inner_block - 1) / inner_block;
   parallel_for(outer * inner_blocks, std::max<std::int64_t>(1, 4096 / std::max<std::int64_t>(reduced, 1)),
                [&](std::int64_t begin, std::int64_t end) {

@@ -1,0 +1,88 @@
+// The tensor layer's kernels on 16M floats (and matmul at several sizes), with GB/s or
+// GFLOP/s counters to read against bench_machine's limits. Thread count is the argument.
+#include <benchmark/benchmark.h>
+
+#include "tensor/tensor_library.hpp"
+
+namespace {
+
+using namespace ddpm;
+constexpr std::int64_t elements = 1 << 24;
+
+class ThreadScope {
+ public:
+  explicit ThreadScope(benchmark::State& state) { set_num_threads(static_cast<int>(state.range(0))); }
+  ~ThreadScope() { set_num_threads(0); }
+};
+
+void set_bytes_rate(benchmark::State& state, double bytes_per_iteration) {
+  state.counters["GB/s"] = benchmark::Counter(bytes_per_iteration * state.iterations() / 1e9, benchmark::Counter::kIsRate);
+}
+
+void elementwise_add(benchmark::State& state) {
+  ThreadScope threads(state);
+  Generator generator(1);
+  const Tensor a = randn({elements}, generator), b = randn({elements}, generator);
+  for (auto _ : state) benchmark::DoNotOptimize(add(a, b).raw_data());
+  set_bytes_rate(state, 12.0 * elements);
+}
+BENCHMARK(elementwise_add)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
+
+void elementwise_silu(benchmark::State& state) {
+  ThreadScope threads(state);
+  Generator generator(1);
+  const Tensor a = randn({elements}, generator);
+  for (auto _ : state) benchmark::DoNotOptimize(silu(a).raw_data());
+  set_bytes_rate(state, 8.0 * elements);
+}
+BENCHMARK(elementwise_silu)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
+
+void reduce_sum_all(benchmark::State& state) {
+  ThreadScope threads(state);
+  Generator generator(1);
+  const Tensor a = randn({elements}, generator);
+  for (auto _ : state) benchmark::DoNotOptimize(sum(a).raw_data());
+  set_bytes_rate(state, 4.0 * elements);
+}
+BENCHMARK(reduce_sum_all)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
+
+void reduce_sum_inner_axis(benchmark::State& state) {
+  ThreadScope threads(state);
+  Generator generator(1);
+  const Tensor a = randn({4096, elements / 4096}, generator);
+  for (auto _ : state) benchmark::DoNotOptimize(sum(a, {1}).raw_data());
+  set_bytes_rate(state, 4.0 * elements);
+}
+BENCHMARK(reduce_sum_inner_axis)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
+
+void reduce_sum_outer_axis(benchmark::State& state) {
+  ThreadScope threads(state);
+  Generator generator(1);
+  const Tensor a = randn({4096, elements / 4096}, generator);
+  for (auto _ : state) benchmark::DoNotOptimize(sum(a, {0}).raw_data());
+  set_bytes_rate(state, 4.0 * elements);
+}
+BENCHMARK(reduce_sum_outer_axis)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
+
+void softmax_rows(benchmark::State& state) {
+  ThreadScope threads(state);
+  Generator generator(1);
+  const Tensor a = randn({elements / 784, 784}, generator);  // [B*HW, HW] attention scores at 28x28
+  for (auto _ : state) benchmark::DoNotOptimize(softmax(a, -1).raw_data());
+  set_bytes_rate(state, 8.0 * elements);
+}
+BENCHMARK(softmax_rows)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
+
+void matmul_square(benchmark::State& state) {
+  ThreadScope threads(state);
+  const std::int64_t n = state.range(1);
+  Generator generator(1);
+  const Tensor a = randn({n, n}, generator), b = randn({n, n}, generator);
+  for (auto _ : state) benchmark::DoNotOptimize(matmul(a, b).raw_data());
+  state.counters["GFLOP/s"] = benchmark::Counter(2.0 * n * n * n * state.iterations() / 1e9, benchmark::Counter::kIsRate);
+}
+BENCHMARK(matmul_square)->ArgsProduct({{1, 2}, {256, 512, 1024}})->UseRealTime()->Unit(benchmark::kMillisecond);
+
+}  // namespace
+
+BENCHMARK_MAIN();
