@@ -13,6 +13,10 @@ function(ddpm_add_library)
   target_link_libraries(${target} PUBLIC ${ARG_DEPENDS} PRIVATE ${ARG_PRIVATE_DEPENDS}
     $<BUILD_INTERFACE:ddpm_compile_options>)
   target_compile_features(${target} PUBLIC cxx_std_20)
+  if(DDPM_SANITIZE)
+    # Static archives built with sanitizers need the runtime in whatever links them.
+    target_link_options(${target} PUBLIC -fsanitize=address,undefined)
+  endif()
   if(ARG_USES_XSIMD)
     # Header-only and private to the kernels: only its include path, so neither the
     # installed package nor its users need xsimd.
