@@ -81,7 +81,7 @@ void matmul_square(benchmark::State& state) {
   for (auto _ : state) benchmark::DoNotOptimize(matmul(a, b).raw_data());
   state.counters["GFLOP/s"] = benchmark::Counter(2.0 * n * n * n * state.iterations() / 1e9, benchmark::Counter::kIsRate);
 }
-BENCHMARK(matmul_square)->ArgsProduct({{1, 2}, {256, 512, 1024}})->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(matmul_square)->ArgsProduct({{1, 2}, {256, 512, 1024, 2048}})->UseRealTime()->Unit(benchmark::kMillisecond);
 
 }  // namespace
 

@@ -2,7 +2,7 @@
 # One static library per layer, exported as ddpmcpp::<layer>. Headers install under
 # include/ddpmcpp/<layer>/, so users write #include <tensor/tensor.hpp> as the code does in-tree.
 function(ddpm_add_library)
-  cmake_parse_arguments(ARG "USES_XSIMD" "NAME" "SOURCES;HEADERS;DEPENDS;PRIVATE_DEPENDS" ${ARGN})
+  cmake_parse_arguments(ARG "USES_XSIMD" "NAME" "SOURCES;HEADERS;GEMM_HEADERS;DEPENDS;PRIVATE_DEPENDS" ${ARGN})
   set(target ddpm_${ARG_NAME})
   add_library(${target} STATIC ${ARG_SOURCES})
   add_library(ddpmcpp::${ARG_NAME} ALIAS ${target})
@@ -24,4 +24,7 @@ function(ddpm_add_library)
   endif()
   install(TARGETS ${target} EXPORT ddpmcppTargets ARCHIVE DESTINATION lib)
   install(FILES ${ARG_HEADERS} DESTINATION include/ddpmcpp/${ARG_NAME})
+  if(ARG_GEMM_HEADERS)
+    install(FILES ${ARG_GEMM_HEADERS} DESTINATION include/ddpmcpp/${ARG_NAME}/gemm)
+  endif()
 endfunction()

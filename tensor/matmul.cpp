@@ -3,79 +3,9 @@
 #include <algorithm>
 #include <vector>
 
-#include <xsimd/xsimd.hpp>
-
 #include "tensor/kernel_path.hpp"
-#include "tensor/parallel.hpp"
 
 namespace ddpm {
-
-template <class T>
-void gemm_reference(std::int64_t m, std::int64_t n, std::int64_t k, T alpha, const T* a, std::int64_t a_row_stride,
-                    std::int64_t a_column_stride, const T* b, std::int64_t b_row_stride,
-                    std::int64_t b_column_stride, T beta, T* c, std::int64_t c_row_stride) {
-  for (std::int64_t i = 0; i < m; ++i)
-    for (std::int64_t j = 0; j < n; ++j) {
-      T total = 0;
-      for (std::int64_t p = 0; p < k; ++p) total += a[i * a_row_stride + p * a_column_stride] * b[p * b_row_stride + j * b_column_stride];
-      T& out = c[i * c_row_stride + j];
-      out = alpha * total + (beta == T(0) ? T(0) : beta * out);
-    }
-}
-
-// The fast path: B is packed into a contiguous row-major panel once, then every row of C
-// is accumulated as C[i, :] += A[i, p] * B[p, :] in vector registers, p in order. Rows of C
-// are independent tasks. (A register-blocked BLIS kernel replaces this in the kernels work.)
-template <class T>
-void gemm(std::int64_t m, std::int64_t n, std::int64_t k, T alpha, const T* a, std::int64_t a_row_stride,
-          std::int64_t a_column_stride, const T* b, std::int64_t b_row_stride, std::int64_t b_column_stride, T beta,
-          T* c, std::int64_t c_row_stride) {
-  if (use_reference_kernels()) {
-    gemm_reference(m, n, k, alpha, a, a_row_stride, a_column_stride, b, b_row_stride, b_column_stride, beta, c, c_row_stride);
-    return;
-  }
-  std::vector<T> packed_b;
-  const T* panel = b;
-  if (b_column_stride != 1 || b_row_stride != n) {
-    packed_b.resize(static_cast<std::size_t>(k * n));
-    for (std::int64_t p = 0; p < k; ++p)
-      for (std::int64_t j = 0; j < n; ++j) packed_b[p * n + j] = b[p * b_row_stride + j * b_column_stride];
-    panel = packed_b.data();
-  }
-  using Batch = xsimd::batch<T>;
-  constexpr std::int64_t width = Batch::size;
-  constexpr std::int64_t column_block = 256;
-  const std::int64_t row_grain = std::max<std::int64_t>(1, 65536 / std::max<std::int64_t>(1, n * k));
-  parallel_for(m, row_grain, [&](std::int64_t begin, std::int64_t end) {
-    alignas(64) T accumulator[column_block];
-    for (std::int64_t i = begin; i < end; ++i) {
-      for (std::int64_t j0 = 0; j0 < n; j0 += column_block) {
-        const std::int64_t columns = std::min(column_block, n - j0);
-        std::fill(accumulator, accumulator + columns, T(0));
-        for (std::int64_t p = 0; p < k; ++p) {
-          const Batch scale(a[i * a_row_stride + p * a_column_stride]);
-          const T* row = panel + p * n + j0;
-          std::int64_t j = 0;
-          for (; j + width <= columns; j += width)
-            xsimd::fma(scale, Batch::load_unaligned(row + j), Batch::load_aligned(accumulator + j)).store_aligned(accumulator + j);
-          for (; j < columns; ++j) accumulator[j] += a[i * a_row_stride + p * a_column_stride] * row[j];
-        }
-        T* out = c + i * c_row_stride + j0;
-        for (std::int64_t j = 0; j < columns; ++j)
-          out[j] = alpha * accumulator[j] + (beta == T(0) ? T(0) : beta * out[j]);
-      }
-    }
-  });
-}
-
-#define DDPM_INSTANTIATE_GEMM(T)                                                                              \
-  template void gemm<T>(std::int64_t, std::int64_t, std::int64_t, T, const T*, std::int64_t, std::int64_t,        \
-                        const T*, std::int64_t, std::int64_t, T, T*, std::int64_t);                               \
-  template void gemm_reference<T>(std::int64_t, std::int64_t, std::int64_t, T, const T*, std::int64_t,            \
-                                  std::int64_t, const T*, std::int64_t, std::int64_t, T, T*, std::int64_t);
-DDPM_INSTANTIATE_GEMM(float)
-DDPM_INSTANTIATE_GEMM(double)
-#undef DDPM_INSTANTIATE_GEMM
 
 Tensor matmul(const Tensor& a, const Tensor& b) {
   check(a.defined() && b.defined(), "matmul", "an operand is undefined");
@@ -99,17 +29,41 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
     const T* base_b = static_cast<const T*>(right.storage()->data()) + right.offset();
     T* out = output.data<T>();
     const std::int64_t rank = static_cast<std::int64_t>(out_shape.size());
-    for (std::int64_t index = 0; index < batches; ++index) {
-      std::int64_t offset_a = 0, offset_b = 0, remainder = index;
+    // Element offsets of batch `index` in each operand (broadcast batch axes have stride 0).
+    auto batch_offsets = [&](std::int64_t index) {
+      std::int64_t offset_a = 0, offset_b = 0;
       for (std::int64_t axis = rank - 3; axis >= 0; --axis) {
-        const std::int64_t coordinate = remainder % batch[axis];
-        remainder /= batch[axis];
+        const std::int64_t coordinate = index % batch[axis];
+        index /= batch[axis];
         offset_a += coordinate * left.strides()[axis];
         offset_b += coordinate * right.strides()[axis];
       }
-      gemm<T>(m, n, k, T(1), base_a + offset_a, left.strides()[rank - 2], left.strides()[rank - 1], base_b + offset_b,
-              right.strides()[rank - 2], right.strides()[rank - 1], T(0), out + index * m * n, n);
+      return std::pair{offset_a, offset_b};
+    };
+    const std::int64_t a_rows = left.strides()[rank - 2], a_columns = left.strides()[rank - 1];
+    const std::int64_t b_rows = right.strides()[rank - 2], b_columns = right.strides()[rank - 1];
+    if (use_reference_kernels()) {
+      for (std::int64_t index = 0; index < batches; ++index) {
+        const auto [offset_a, offset_b] = batch_offsets(index);
+        gemm_reference<T>(m, n, k, T(1), base_a + offset_a, a_rows, a_columns, base_b + offset_b, b_rows, b_columns,
+                          T(0), out + index * m * n, n);
+      }
+      return;
     }
+    // One problem over all batches, so small products (attention per image) share the threads.
+    GemmProblem<T> problem;
+    problem.batches = batches, problem.m = m, problem.n = n, problem.k = k;
+    problem.pack_a = [&](std::int64_t index, std::int64_t row, std::int64_t depth, std::int64_t rows,
+                         std::int64_t depths, std::int64_t mr, T* panel) {
+      pack_a_strided(base_a + batch_offsets(index).first, a_rows, a_columns, row, depth, rows, depths, mr, panel);
+    };
+    problem.pack_b = [&](std::int64_t index, std::int64_t depth, std::int64_t column, std::int64_t depths,
+                         std::int64_t columns, std::int64_t nr, T* panel) {
+      pack_b_strided(base_b + batch_offsets(index).second, b_rows, b_columns, depth, column, depths, columns, nr, panel);
+    };
+    problem.c = [&](std::int64_t index) { return out + index * m * n; };
+    problem.c_row_stride = n;
+    gemm_run(problem);
   });
   return output;
 }

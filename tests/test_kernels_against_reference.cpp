@@ -78,25 +78,47 @@ TEST_CASE("softmax matches its reference") {
   }
 }
 
-TEST_CASE("gemm matches the reference on odd sizes and every transpose, with alpha and beta") {
-  for (auto [m, n, k] : std::vector<std::array<std::int64_t, 3>>{{1, 1, 1}, {7, 17, 31}, {33, 1, 7}, {17, 300, 33}}) {
-    for (bool transpose_a : {false, true}) {
-      for (bool transpose_b : {false, true}) {
-        const Tensor a_storage = random_tensor(transpose_a ? Shape{k, m} : Shape{m, k}, 51, DType::Float32);
-        const Tensor b_storage = random_tensor(transpose_b ? Shape{n, k} : Shape{k, n}, 52, DType::Float32);
-        const Tensor a = transpose_a ? a_storage.transpose(0, 1) : a_storage;
-        const Tensor b = transpose_b ? b_storage.transpose(0, 1) : b_storage;
-        const Tensor c0 = random_tensor({m, n}, 53, DType::Float32);
-        Tensor fast = c0.clone(), reference = c0.clone();
-        gemm<float>(m, n, k, 0.5f, a.data<float>(), a.strides()[0], a.strides()[1], b.data<float>(), b.strides()[0],
-                    b.strides()[1], 2.0f, fast.data<float>(), n);
-        gemm_reference<float>(m, n, k, 0.5f, a.data<float>(), a.strides()[0], a.strides()[1], b.data<float>(),
-                              b.strides()[0], b.strides()[1], 2.0f, reference.data<float>(), n);
-        INFO(m, "x", n, "x", k, " transpose a ", transpose_a, " b ", transpose_b);
-        CHECK(closeness(fast, reference, 1e-4, 1e-4) <= 1.0);
+TEST_CASE("every gemm microkernel matches the reference on odd sizes and every transpose, with alpha and beta") {
+  const std::vector<std::array<std::int64_t, 3>> sizes = {{1, 1, 1},   {7, 17, 31},  {33, 1, 7},
+                                                          {17, 300, 33}, {145, 40, 257}, {6, 16, 600}};
+  for (const std::string& kernel : available_gemm_kernels()) {
+    select_gemm_kernel(kernel.c_str());
+    for (auto [m, n, k] : sizes) {
+      for (bool transpose_a : {false, true}) {
+        for (bool transpose_b : {false, true}) {
+          const Tensor a_storage = random_tensor(transpose_a ? Shape{k, m} : Shape{m, k}, 51, DType::Float32);
+          const Tensor b_storage = random_tensor(transpose_b ? Shape{n, k} : Shape{k, n}, 52, DType::Float32);
+          const Tensor a = transpose_a ? a_storage.transpose(0, 1) : a_storage;
+          const Tensor b = transpose_b ? b_storage.transpose(0, 1) : b_storage;
+          const Tensor c0 = random_tensor({m, n}, 53, DType::Float32);
+          for (float beta : {0.0f, 2.0f}) {
+            Tensor fast = c0.clone(), reference = c0.clone();
+            gemm<float>(m, n, k, 0.5f, a.data<float>(), a.strides()[0], a.strides()[1], b.data<float>(),
+                        b.strides()[0], b.strides()[1], beta, fast.data<float>(), n);
+            gemm_reference<float>(m, n, k, 0.5f, a.data<float>(), a.strides()[0], a.strides()[1], b.data<float>(),
+                                  b.strides()[0], b.strides()[1], beta, reference.data<float>(), n);
+            INFO(kernel, " ", m, "x", n, "x", k, " transpose a ", transpose_a, " b ", transpose_b, " beta ", beta);
+            CHECK(closeness(fast, reference, 1e-4, 1e-4) <= 1.0);
+          }
+        }
       }
+      // float64 through the same kernel family.
+      const Tensor a = random_tensor({m, k}, 54), b = random_tensor({k, n}, 55);
+      Tensor fast = zeros({m, n}, DType::Float64), reference = zeros({m, n}, DType::Float64);
+      gemm<double>(m, n, k, 1.0, a.data<double>(), k, 1, b.data<double>(), n, 1, 0.0, fast.data<double>(), n);
+      gemm_reference<double>(m, n, k, 1.0, a.data<double>(), k, 1, b.data<double>(), n, 1, 0.0, reference.data<double>(), n);
+      CHECK(closeness(fast, reference, 1e-12, 1e-12) <= 1.0);
     }
   }
+  select_gemm_kernel("");
+  CHECK_THROWS_WITH_AS(select_gemm_kernel("no-such-kernel"), doctest::Contains("not available"), TensorError);
+}
+
+TEST_CASE("gemm with beta 0 ignores whatever C held, NaN included") {
+  Tensor c = full({7, 9}, std::nan(""));
+  const Tensor a = random_tensor({7, 5}, 56, DType::Float32), b = random_tensor({5, 9}, 57, DType::Float32);
+  gemm<float>(7, 9, 5, 1.0f, a.data<float>(), 5, 1, b.data<float>(), 9, 1, 0.0f, c.data<float>(), 9);
+  CHECK(closeness(c, matmul(a, b), 1e-5, 1e-5) <= 1.0);
 }
 
 TEST_CASE("matmul matches the reference with batch broadcasting") {

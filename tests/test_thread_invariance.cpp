@@ -32,6 +32,10 @@ TEST_CASE("kernels give bitwise identical results on 1 and 2 threads") {
   check_thread_invariance("softmax", [&] { return softmax(big.reshape({-1, 1000 + 24}), -1); });
   const Tensor a = random_tensor({300, 200}, 73, DType::Float32), b = random_tensor({200, 500}, 74, DType::Float32);
   check_thread_invariance("matmul", [&] { return matmul(a, b); });
+  const Tensor big_a = random_tensor({700, 600}, 75, DType::Float32), big_b = random_tensor({600, 530}, 76, DType::Float32);
+  check_thread_invariance("matmul 700x600x530", [&] { return matmul(big_a, big_b.transpose(0, 1).contiguous().transpose(0, 1)); });
+  const Tensor batched = random_tensor({8, 49, 64}, 77, DType::Float32);
+  check_thread_invariance("batched matmul", [&] { return matmul(batched, batched.transpose(1, 2)); });
   check_thread_invariance("randn", [] {
     Generator generator(5);
     return randn({1 << 20}, generator);

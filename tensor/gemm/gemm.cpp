@@ -1,0 +1,263 @@
+#include "tensor/gemm/gemm.hpp"
+
+#include <algorithm>
+#include <cstdlib>
+#include <memory>
+
+#include "tensor/gemm/microkernel.hpp"
+#include "tensor/kernel_path.hpp"
+#include "tensor/parallel.hpp"
+
+namespace ddpm {
+namespace {
+
+// Block sizes for this machine's caches (32 KiB L1d, 512 KiB L2 per core): a KC x NR
+// panel of B (16 KiB for AVX2 floats) stays in L1 while the MC x KC block of A (144 KiB)
+// streams from L2.
+constexpr std::int64_t depth_block = 256;   // KC
+constexpr std::int64_t row_block = 144;     // MC, a multiple of every MR
+constexpr std::int64_t max_column_block = 4096;  // NC
+
+// A per-thread, 64-byte aligned scratch buffer that only grows.
+template <class T>
+T* scratch(int slot, std::size_t count) {
+  struct Buffer {
+    void* data = nullptr;
+    std::size_t capacity = 0;
+    ~Buffer() { std::free(data); }
+  };
+  thread_local Buffer buffers[2];
+  Buffer& buffer = buffers[slot];
+  const std::size_t bytes = (count * sizeof(T) + 63) / 64 * 64;
+  if (bytes > buffer.capacity) {
+    std::free(buffer.data);
+    buffer.data = std::aligned_alloc(64, bytes);
+    buffer.capacity = bytes;
+  }
+  return static_cast<T*>(buffer.data);
+}
+
+std::int64_t round_up(std::int64_t value, std::int64_t multiple) { return (value + multiple - 1) / multiple * multiple; }
+
+template <class T>
+struct PackedBuffer {
+  explicit PackedBuffer(std::size_t count)
+      : data(static_cast<T*>(std::aligned_alloc(64, (count * sizeof(T) + 63) / 64 * 64))) {}
+  ~PackedBuffer() { std::free(data); }
+  T* data;
+};
+
+// C = beta C, for k == 0.
+template <class T>
+void scale_c(const GemmProblem<T>& problem, std::int64_t b) {
+  T* c = problem.c(b);
+  for (std::int64_t i = 0; i < problem.m; ++i)
+    for (std::int64_t j = 0; j < problem.n; ++j) {
+      T& out = c[i * problem.c_row_stride + j];
+      out = problem.beta == T(0) ? T(0) : problem.beta * out;
+    }
+}
+
+// Rows [i0, i0+rows) x columns [j0, j0+columns) of C_b for one depth block, from an
+// already packed B block whose panel 0 is column j0.
+template <class T>
+void multiply_block(const GemmProblem<T>& problem, const gemm_detail::Microkernel<T>& kernel, std::int64_t b,
+                    std::int64_t i0, std::int64_t rows, std::int64_t j0, std::int64_t columns, std::int64_t p0,
+                    std::int64_t depths, const T* packed_b) {
+  const std::int64_t mr = kernel.mr, nr = kernel.nr;
+  T* packed_a = scratch<T>(0, static_cast<std::size_t>(round_up(rows, mr) * depths));
+  problem.pack_a(b, i0, p0, rows, depths, mr, packed_a);
+  const T beta = p0 == 0 ? problem.beta : T(1);
+  T* c = problem.c(b);
+  for (std::int64_t jr = 0; jr < columns; jr += nr)
+    for (std::int64_t ir = 0; ir < rows; ir += mr)
+      kernel.run(depths, packed_a + ir * depths, packed_b + jr * depths, c + (i0 + ir) * problem.c_row_stride + j0 + jr,
+                 problem.c_row_stride, problem.alpha, beta, std::min(mr, rows - ir), std::min(nr, columns - jr));
+}
+
+// Many small products, or one with a single row block: independent tasks over (batch,
+// row block, column block), each packing its own panels and running the whole depth.
+template <class T>
+void gemm_independent_tasks(const GemmProblem<T>& problem, const gemm_detail::Microkernel<T>& kernel) {
+  const std::int64_t m = problem.m, n = problem.n, k = problem.k, nr = kernel.nr;
+  const std::int64_t row_blocks = (m + row_block - 1) / row_block;
+  const std::int64_t wanted_tasks = 2 * std::max(1, num_threads());
+  const std::int64_t column_splits =
+      std::max<std::int64_t>(1, (wanted_tasks + problem.batches * row_blocks - 1) / (problem.batches * row_blocks));
+  const std::int64_t column_block = std::clamp(round_up((n + column_splits - 1) / column_splits, nr), nr, max_column_block);
+  const std::int64_t column_blocks = (n + column_block - 1) / column_block;
+  parallel_for(problem.batches * row_blocks * column_blocks, 1, [&](std::int64_t begin, std::int64_t end) {
+    for (std::int64_t task = begin; task < end; ++task) {
+      const std::int64_t b = task / (row_blocks * column_blocks);
+      const std::int64_t i0 = (task / column_blocks % row_blocks) * row_block;
+      const std::int64_t j0 = task % column_blocks * column_block;
+      const std::int64_t rows = std::min(row_block, m - i0), columns = std::min(column_block, n - j0);
+      T* packed_b = scratch<T>(1, static_cast<std::size_t>(round_up(columns, nr) * depth_block));
+      for (std::int64_t p0 = 0; p0 < k; p0 += depth_block) {
+        const std::int64_t depths = std::min(depth_block, k - p0);
+        problem.pack_b(b, p0, j0, depths, columns, nr, packed_b);
+        multiply_block(problem, kernel, b, i0, rows, j0, columns, p0, depths, packed_b);
+      }
+    }
+  });
+}
+
+// One large product: the BLIS loop order. Each KC x NC block of B is packed once, by all
+// threads together, and shared by the tasks over row blocks (and column parts).
+template <class T>
+void gemm_shared_panels(const GemmProblem<T>& problem, const gemm_detail::Microkernel<T>& kernel, std::int64_t b) {
+  const std::int64_t m = problem.m, n = problem.n, k = problem.k, nr = kernel.nr;
+  // Row blocks of near-equal height, as many as a multiple of the thread count, so no
+  // thread waits on a thin last block.
+  const std::int64_t threads = std::max(1, num_threads());
+  const std::int64_t row_blocks = round_up((m + row_block - 1) / row_block, threads);
+  const std::int64_t block_rows = round_up((m + row_blocks - 1) / row_blocks, kernel.mr);
+  PackedBuffer<T> packed_b(static_cast<std::size_t>(round_up(std::min(n, max_column_block), nr) * depth_block));
+  for (std::int64_t j0 = 0; j0 < n; j0 += max_column_block) {
+    const std::int64_t columns = std::min(max_column_block, n - j0);
+    const std::int64_t panels = (columns + nr - 1) / nr;
+    const std::int64_t wanted_tasks = 8 * threads;
+    const std::int64_t column_parts = std::clamp<std::int64_t>((wanted_tasks + row_blocks - 1) / row_blocks, 1, panels);
+    const std::int64_t panels_per_part = (panels + column_parts - 1) / column_parts;
+    for (std::int64_t p0 = 0; p0 < k; p0 += depth_block) {
+      const std::int64_t depths = std::min(depth_block, k - p0);
+      const std::int64_t pack_grain = std::max<std::int64_t>(1, panels / (4 * std::max(1, num_threads())));
+      parallel_for(panels, pack_grain, [&](std::int64_t first, std::int64_t last) {
+        const std::int64_t start = first * nr;
+        problem.pack_b(b, p0, j0 + start, depths, std::min(last * nr, columns) - start, nr, packed_b.data + start * depths);
+      });
+      parallel_for(row_blocks * column_parts, 1, [&](std::int64_t begin, std::int64_t end) {
+        for (std::int64_t task = begin; task < end; ++task) {
+          const std::int64_t i0 = task / column_parts * block_rows;
+          const std::int64_t first_panel = task % column_parts * panels_per_part;
+          if (first_panel >= panels || i0 >= m) continue;
+          const std::int64_t start = first_panel * nr;
+          const std::int64_t part_columns = std::min(panels_per_part * nr, columns - start);
+          multiply_block(problem, kernel, b, i0, std::min(block_rows, m - i0), j0 + start, part_columns, p0, depths,
+                         packed_b.data + start * depths);
+        }
+      });
+    }
+  }
+}
+
+}  // namespace
+
+template <class T>
+void gemm_run(const GemmProblem<T>& problem) {
+  const auto& kernel = gemm_detail::active_microkernel<T>();
+  if (problem.m <= 0 || problem.n <= 0 || problem.batches <= 0) return;
+  if (problem.k == 0) {
+    for (std::int64_t b = 0; b < problem.batches; ++b) scale_c(problem, b);
+    return;
+  }
+  // Both schedules run the same microkernel calls over the same depth blocks in the same
+  // order for every C tile, so the choice never changes the result.
+  const bool large = problem.m > row_block && problem.n >= 4 * kernel.nr && problem.k > depth_block;
+  if (large && problem.batches < 2 * num_threads()) {
+    for (std::int64_t b = 0; b < problem.batches; ++b) gemm_shared_panels(problem, kernel, b);
+  } else {
+    gemm_independent_tasks(problem, kernel);
+  }
+}
+
+template <class T>
+void pack_a_strided(const T* data, std::int64_t row_stride, std::int64_t column_stride, std::int64_t row,
+                    std::int64_t depth, std::int64_t rows, std::int64_t depths, std::int64_t mr, T* out) {
+  for (std::int64_t panel = 0; panel * mr < rows; ++panel) {
+    T* destination = out + panel * mr * depths;
+    const std::int64_t valid = std::min(mr, rows - panel * mr);
+    for (std::int64_t r = 0; r < mr; ++r) {
+      if (r >= valid) {
+        for (std::int64_t p = 0; p < depths; ++p) destination[p * mr + r] = T(0);
+        continue;
+      }
+      const T* source = data + (row + panel * mr + r) * row_stride + depth * column_stride;
+      for (std::int64_t p = 0; p < depths; ++p) destination[p * mr + r] = source[p * column_stride];
+    }
+  }
+}
+
+template <class T>
+void pack_b_strided(const T* data, std::int64_t row_stride, std::int64_t column_stride, std::int64_t depth,
+                    std::int64_t column, std::int64_t depths, std::int64_t columns, std::int64_t nr, T* out) {
+  for (std::int64_t panel = 0; panel * nr < columns; ++panel) {
+    T* destination = out + panel * nr * depths;
+    const std::int64_t valid = std::min(nr, columns - panel * nr);
+    const T* source = data + depth * row_stride + (column + panel * nr) * column_stride;
+    if (column_stride == 1) {
+      for (std::int64_t p = 0; p < depths; ++p) {
+        const T* row = source + p * row_stride;
+        std::int64_t j = 0;
+        for (; j < valid; ++j) destination[p * nr + j] = row[j];
+        for (; j < nr; ++j) destination[p * nr + j] = T(0);
+      }
+    } else {
+      for (std::int64_t j = 0; j < nr; ++j)
+        for (std::int64_t p = 0; p < depths; ++p)
+          destination[p * nr + j] = j < valid ? source[p * row_stride + j * column_stride] : T(0);
+    }
+  }
+}
+
+template <class T>
+void gemm_reference(std::int64_t m, std::int64_t n, std::int64_t k, T alpha, const T* a, std::int64_t a_row_stride,
+                    std::int64_t a_column_stride, const T* b, std::int64_t b_row_stride,
+                    std::int64_t b_column_stride, T beta, T* c, std::int64_t c_row_stride) {
+  for (std::int64_t i = 0; i < m; ++i)
+    for (std::int64_t j = 0; j < n; ++j) {
+      T total = 0;
+      for (std::int64_t p = 0; p < k; ++p) total += a[i * a_row_stride + p * a_column_stride] * b[p * b_row_stride + j * b_column_stride];
+      T& out = c[i * c_row_stride + j];
+      out = alpha * total + (beta == T(0) ? T(0) : beta * out);
+    }
+}
+
+template <class T>
+void gemm(std::int64_t m, std::int64_t n, std::int64_t k, T alpha, const T* a, std::int64_t a_row_stride,
+          std::int64_t a_column_stride, const T* b, std::int64_t b_row_stride, std::int64_t b_column_stride, T beta,
+          T* c, std::int64_t c_row_stride) {
+  if (use_reference_kernels()) {
+    gemm_reference(m, n, k, alpha, a, a_row_stride, a_column_stride, b, b_row_stride, b_column_stride, beta, c, c_row_stride);
+    return;
+  }
+  GemmProblem<T> problem;
+  problem.m = m, problem.n = n, problem.k = k, problem.alpha = alpha, problem.beta = beta;
+  problem.pack_a = [&](std::int64_t, std::int64_t row, std::int64_t depth, std::int64_t rows, std::int64_t depths,
+                       std::int64_t mr, T* out) {
+    pack_a_strided(a, a_row_stride, a_column_stride, row, depth, rows, depths, mr, out);
+  };
+  problem.pack_b = [&](std::int64_t, std::int64_t depth, std::int64_t column, std::int64_t depths,
+                       std::int64_t columns, std::int64_t nr, T* out) {
+    pack_b_strided(b, b_row_stride, b_column_stride, depth, column, depths, columns, nr, out);
+  };
+  problem.c = [c](std::int64_t) { return c; };
+  problem.c_row_stride = c_row_stride;
+  gemm_run(problem);
+}
+
+void select_gemm_kernel(const char* name) { gemm_detail::select_microkernel(name ? name : ""); }
+
+std::vector<std::string> available_gemm_kernels() {
+  std::vector<std::string> names;
+  for (const auto& kernel : gemm_detail::available_microkernels<float>()) names.push_back(kernel.name);
+  return names;
+}
+
+std::string active_gemm_kernel() { return gemm_detail::active_microkernel<float>().name; }
+
+#define DDPM_INSTANTIATE_GEMM(T)                                                                                  \
+  template void gemm_run<T>(const GemmProblem<T>&);                                                                 \
+  template void pack_a_strided<T>(const T*, std::int64_t, std::int64_t, std::int64_t, std::int64_t, std::int64_t,   \
+                                  std::int64_t, std::int64_t, T*);                                                  \
+  template void pack_b_strided<T>(const T*, std::int64_t, std::int64_t, std::int64_t, std::int64_t, std::int64_t,   \
+                                  std::int64_t, std::int64_t, T*);                                                  \
+  template void gemm<T>(std::int64_t, std::int64_t, std::int64_t, T, const T*, std::int64_t, std::int64_t,            \
+                        const T*, std::int64_t, std::int64_t, T, T*, std::int64_t);                                   \
+  template void gemm_reference<T>(std::int64_t, std::int64_t, std::int64_t, T, const T*, std::int64_t,                \
+                                  std::int64_t, const T*, std::int64_t, std::int64_t, T, T*, std::int64_t);
+DDPM_INSTANTIATE_GEMM(float)
+DDPM_INSTANTIATE_GEMM(double)
+#undef DDPM_INSTANTIATE_GEMM
+
+}  // namespace ddpm

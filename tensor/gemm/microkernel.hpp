@@ -1,0 +1,43 @@
+#pragma once
+// The one piece of the GEMM that knows the instruction set: an MR x NR register tile
+// C = alpha * Σ_p a_panel[p] ⊗ b_panel[p] + beta * C over packed, zero-padded panels
+// (a_panel: kc groups of MR values, b_panel: kc groups of NR values). Only `rows` x
+// `columns` of the tile are stored, for edge tiles.
+//
+// Instantiated once per architecture, each in a file compiled for that instruction set,
+// and picked at run time from the CPU's features (xsimd's dispatch idea).
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace ddpm::gemm_detail {
+
+template <class T>
+using MicrokernelFunction = void (*)(std::int64_t kc, const T* a_panel, const T* b_panel, T* c,
+                                     std::int64_t c_row_stride, T alpha, T beta, std::int64_t rows,
+                                     std::int64_t columns);
+
+template <class T>
+struct Microkernel {
+  std::string name;  // "avx512", "avx2", "sse2"
+  std::int64_t mr = 0;
+  std::int64_t nr = 0;
+  MicrokernelFunction<T> run = nullptr;
+};
+
+// Every kernel this CPU can run, best first.
+template <class T>
+const std::vector<Microkernel<T>>& available_microkernels();
+
+// The kernel in use: the best available, or the one named by DDPM_GEMM_KERNEL, or the one
+// set by select_microkernel (tests use it to run every kernel against the reference).
+template <class T>
+const Microkernel<T>& active_microkernel();
+void select_microkernel(const std::string& name);  // "" = best available
+
+// Per-architecture factories, each defined in its own translation unit.
+template <class T> Microkernel<T> sse2_microkernel();
+template <class T> Microkernel<T> avx2_microkernel();
+template <class T> Microkernel<T> avx512_microkernel();
+
+}  // namespace ddpm::gemm_detail

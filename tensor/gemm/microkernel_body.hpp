@@ -1,0 +1,58 @@
+#pragma once
+// The register-tile body shared by every architecture's translation unit: MR rows of two
+// vectors each. Included only by microkernel_<arch>.cpp, compiled with that ISA's flags.
+#include <xsimd/xsimd.hpp>
+
+#include "tensor/gemm/microkernel.hpp"
+
+namespace ddpm::gemm_detail {
+
+template <class T, class Arch, int MR>
+void register_tile(std::int64_t kc, const T* a_panel, const T* b_panel, T* c, std::int64_t c_row_stride, T alpha,
+                   T beta, std::int64_t rows, std::int64_t columns) {
+  using Batch = xsimd::batch<T, Arch>;
+  constexpr int width = static_cast<int>(Batch::size);
+  constexpr int NR = 2 * width;
+  Batch accumulator[MR][2];
+  for (int r = 0; r < MR; ++r) accumulator[r][0] = accumulator[r][1] = Batch(T(0));
+  for (std::int64_t p = 0; p < kc; ++p) {
+    const Batch b0 = Batch::load_aligned(b_panel + p * NR);
+    const Batch b1 = Batch::load_aligned(b_panel + p * NR + width);
+    const T* a = a_panel + p * MR;
+    for (int r = 0; r < MR; ++r) {
+      const Batch ar(a[r]);
+      accumulator[r][0] = xsimd::fma(ar, b0, accumulator[r][0]);
+      accumulator[r][1] = xsimd::fma(ar, b1, accumulator[r][1]);
+    }
+  }
+  const Batch alpha_batch(alpha), beta_batch(beta);
+  if (rows == MR && columns == NR) {
+    for (int r = 0; r < MR; ++r) {
+      T* row = c + r * c_row_stride;
+      for (int half = 0; half < 2; ++half) {
+        Batch value = accumulator[r][half] * alpha_batch;
+        // beta == 0 must not read C: it may hold garbage (even NaN) in a fresh buffer.
+        if (beta != T(0)) value = xsimd::fma(beta_batch, Batch::load_unaligned(row + half * width), value);
+        value.store_unaligned(row + half * width);
+      }
+    }
+    return;
+  }
+  alignas(64) T tile[MR * NR];
+  for (int r = 0; r < MR; ++r) {
+    (accumulator[r][0] * alpha_batch).store_aligned(tile + r * NR);
+    (accumulator[r][1] * alpha_batch).store_aligned(tile + r * NR + width);
+  }
+  for (std::int64_t r = 0; r < rows; ++r)
+    for (std::int64_t j = 0; j < columns; ++j) {
+      T& out = c[r * c_row_stride + j];
+      out = beta != T(0) ? tile[r * NR + j] + beta * out : tile[r * NR + j];
+    }
+}
+
+template <class T, class Arch, int MR>
+Microkernel<T> make_microkernel(const char* name) {
+  return {name, MR, 2 * static_cast<std::int64_t>(xsimd::batch<T, Arch>::size), &register_tile<T, Arch, MR>};
+}
+
+}  // namespace ddpm::gemm_detail
