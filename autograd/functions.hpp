@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "autograd/variable.hpp"
+#include "tensor/convolution.hpp"
 #include "tensor/reduction.hpp"
 
 namespace ddpm {
@@ -55,6 +56,16 @@ Variable var(const Variable& x, const Axes& axes = {}, bool keepdim = false, dou
 Variable matmul(const Variable& a, const Variable& b);
 Variable softmax(const Variable& x, std::int64_t axis = -1);
 Variable log_softmax(const Variable& x, std::int64_t axis = -1);
+
+// ---- convolution and normalisation (convolution_functions.cpp, ...) ----
+// input [N, Ci, H, W], weight [Co, Ci, KH, KW], bias [Co] or an undefined Variable.
+Variable conv2d(const Variable& input, const Variable& weight, const Variable& bias, const Convolution2dOptions& options);
+// GroupNorm of [N, C, H, W] with per-channel gamma and beta [C], optionally followed by SiLU.
+Variable group_norm(const Variable& input, std::int64_t groups, const Variable& gamma, const Variable& beta,
+                    double eps = 1e-5, bool apply_silu = false);
+// softmax(Q Kᵀ · scale) V over [B, L, C] tensors.
+Variable attention(const Variable& query, const Variable& key, const Variable& value, double scale);
+Variable upsample_nearest2x(const Variable& input);  // [N, C, H, W] -> [N, C, 2H, 2W]
 
 // ---- views, joins and indexing (shape_functions.cpp) ----
 Variable reshape(const Variable& x, const Shape& shape);

@@ -1,9 +1,12 @@
 #pragma once
 // Everything of the tensor layer in one include.
+#include "tensor/attention.hpp"
+#include "tensor/convolution.hpp"
 #include "tensor/dtype.hpp"
 #include "tensor/elementwise.hpp"
 #include "tensor/error.hpp"
 #include "tensor/factory.hpp"
+#include "tensor/group_norm.hpp"
 #include "tensor/joining.hpp"
 #include "tensor/kernel_path.hpp"
 #include "tensor/matmul.hpp"

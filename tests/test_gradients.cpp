@@ -71,6 +71,23 @@ std::vector<GradientCase> cases() {
       {"softmax last", {{3, 5}}, [](const V& x) { return softmax(x[0], -1); }},
       {"softmax axis 0", {{4, 3}}, [](const V& x) { return softmax(x[0], 0); }},
       {"log_softmax", {{2, 3, 4}}, [](const V& x) { return log_softmax(x[0], 1); }},
+      // convolution: padding, stride, dilation, 1x1, non-square kernels, with and without bias
+      {"conv2d 3x3 pad 1", {{2, 3, 5, 4}, {4, 3, 3, 3}, {4}},
+       [](const V& x) { return conv2d(x[0], x[1], x[2], {1, 1, 1}); }},
+      {"conv2d 3x3 stride 2", {{1, 2, 7, 6}, {3, 2, 3, 3}, {3}},
+       [](const V& x) { return conv2d(x[0], x[1], x[2], {2, 1, 1}); }},
+      {"conv2d 1x1 no bias", {{2, 3, 3, 3}, {2, 3, 1, 1}},
+       [](const V& x) { return conv2d(x[0], x[1], Variable(), {1, 0, 1}); }},
+      {"conv2d 2x3 dilation 2 pad 2", {{1, 2, 6, 7}, {2, 2, 2, 3}, {2}},
+       [](const V& x) { return conv2d(x[0], x[1], x[2], {1, 2, 2}); }},
+      // group norm (+ SiLU), attention, upsampling
+      {"group_norm", {{2, 4, 3, 3}, {4}, {4}},
+       [](const V& x) { return group_norm(x[0], 2, x[1], x[2], 1e-5, false); }},
+      {"group_norm + silu", {{2, 6, 2, 3}, {6}, {6}},
+       [](const V& x) { return group_norm(x[0], 3, x[1], x[2], 1e-5, true); }},
+      {"attention", {{2, 5, 3}, {2, 5, 3}, {2, 5, 3}},
+       [](const V& x) { return attention(x[0], x[1], x[2], 0.7); }},
+      {"upsample_nearest2x", {{2, 3, 2, 3}}, [](const V& x) { return upsample_nearest2x(x[0]); }},
       // views and joins
       {"reshape", {{3, 4}}, [](const V& x) { return mul(reshape(x[0], {2, 6}), reshape(x[0], {2, 6})); }},
       {"permute", {{2, 3, 4}}, [](const V& x) { return permute(x[0], {2, 0, 1}); }},
@@ -118,7 +135,7 @@ TEST_CASE("every differentiable op passes the gradient checker in every layout")
       options.relative_tolerance = entry.tolerance;
       options.kinks = entry.kinks;
       const GradientCheckResult result = check_gradients(entry.function, inputs, options);
-      INFO(entry.name, " [", layout_name, "]: ", result.message);
+      INFO(entry.name, " [", std::string(layout_name), "]: ", result.message);
       CHECK(result.passed);
       CHECK(result.checked > 0);
     }

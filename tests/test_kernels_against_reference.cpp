@@ -121,6 +121,82 @@ TEST_CASE("gemm with beta 0 ignores whatever C held, NaN included") {
   CHECK(closeness(c, matmul(a, b), 1e-5, 1e-5) <= 1.0);
 }
 
+TEST_CASE("convolution forward and both gradients match the direct references") {
+  struct Case {
+    Shape input, weight;
+    Convolution2dOptions options;
+  };
+  const std::vector<Case> cases = {
+      {{2, 3, 7, 7}, {5, 3, 3, 3}, {1, 1, 1}},    {{3, 4, 17, 17}, {7, 4, 3, 3}, {2, 1, 1}},
+      {{1, 33, 9, 9}, {31, 33, 1, 1}, {1, 0, 1}}, {{2, 2, 8, 11}, {3, 2, 2, 3}, {1, 2, 2}},
+      {{2, 5, 10, 10}, {4, 5, 3, 3}, {3, 0, 1}},  {{1, 1, 28, 28}, {32, 1, 3, 3}, {1, 1, 1}},
+      {{2, 17, 7, 7}, {17, 17, 3, 3}, {2, 1, 1}}};
+  std::uint64_t seed = 900;
+  for (const Case& c : cases) {
+    const Tensor x = random_tensor(c.input, ++seed, DType::Float32);
+    const Tensor w = random_tensor(c.weight, ++seed, DType::Float32);
+    const Tensor b = random_tensor({c.weight[0]}, ++seed, DType::Float32);
+    const Tensor y = conv2d(x, w, b, c.options);
+    const Tensor g = random_tensor(y.shape(), ++seed, DType::Float32);
+    INFO("input ", shape_string(c.input), " weight ", shape_string(c.weight), " stride ", c.options.stride,
+         " padding ", c.options.padding, " dilation ", c.options.dilation);
+    CHECK(closeness(y, conv2d_reference(x, w, b, c.options), 1e-4, 1e-4) <= 1.0);
+    CHECK(closeness(conv2d(as_transposed_storage(x), w, Tensor(), c.options), conv2d_reference(x, w, Tensor(), c.options),
+                    1e-4, 1e-4) <= 1.0);
+    CHECK(closeness(conv2d_input_gradient(g, w, x.shape(), c.options),
+                    conv2d_input_gradient_reference(g, w, x.shape(), c.options), 1e-4, 1e-4) <= 1.0);
+    CHECK(closeness(conv2d_weight_gradient(g, x, w.shape(), c.options),
+                    conv2d_weight_gradient_reference(g, x, w.shape(), c.options), 1e-3, 1e-4) <= 1.0);
+  }
+}
+
+TEST_CASE("group norm (with and without SiLU) and its backward match the references") {
+  for (const Shape& shape : std::vector<Shape>{{2, 8, 7, 7}, {3, 32, 28, 28}, {1, 16, 5, 3}}) {
+    for (bool silu : {false, true}) {
+      const Tensor x = add(mul(random_tensor(shape, 1001, DType::Float32), 3.0), 0.5);
+      const Tensor gamma = random_tensor({shape[1]}, 1002, DType::Float32);
+      const Tensor beta = random_tensor({shape[1]}, 1003, DType::Float32);
+      const Tensor g = random_tensor(shape, 1004, DType::Float32);
+      const GroupNormOutput fast = group_norm(x, 8, gamma, beta, 1e-5, silu);
+      const GroupNormOutput reference = group_norm_reference(x, 8, gamma, beta, 1e-5, silu);
+      INFO(shape_string(shape), " silu ", silu);
+      CHECK(closeness(fast.output, reference.output, 1e-5, 1e-4) <= 1.0);
+      CHECK(closeness(fast.mean, reference.mean, 1e-6, 1e-5) <= 1.0);
+      CHECK(closeness(fast.inverse_std, reference.inverse_std, 1e-6, 1e-5) <= 1.0);
+      const GroupNormGradients fast_gradients = group_norm_backward(g, x, fast.mean, fast.inverse_std, 8, gamma, beta, silu);
+      const GroupNormGradients reference_gradients = group_norm_backward_reference(g, x, 8, gamma, beta, 1e-5, silu);
+      CHECK(closeness(fast_gradients.input, reference_gradients.input, 1e-4, 1e-3) <= 1.0);
+      CHECK(closeness(fast_gradients.gamma, reference_gradients.gamma, 1e-3, 1e-4) <= 1.0);
+      CHECK(closeness(fast_gradients.beta, reference_gradients.beta, 1e-3, 1e-4) <= 1.0);
+    }
+  }
+}
+
+TEST_CASE("fused attention matches matmul + softmax + matmul, forward and backward") {
+  for (const Shape& shape : std::vector<Shape>{{3, 49, 64}, {2, 17, 7}, {1, 200, 33}}) {
+    const Tensor q = random_tensor(shape, 1101), k = random_tensor(shape, 1102), v = random_tensor(shape, 1103);
+    const Tensor g = random_tensor(shape, 1104);
+    const double scale = 1.0 / std::sqrt(static_cast<double>(shape[2]));
+    // The composition, differentiated by the engine.
+    Variable vq(q, true), vk(k, true), vv(v, true);
+    Variable composed = matmul(softmax(mul(matmul(vq, transpose(vk, 1, 2)), scale), -1), vv);
+    composed.backward(g);
+    const AttentionGradients fused = attention_backward(g, q, k, v, scale);
+    INFO(shape_string(shape));
+    CHECK(closeness(attention(q, k, v, scale), composed.value(), 1e-12, 1e-10) <= 1.0);
+    CHECK(closeness(fused.query, vq.grad(), 1e-12, 1e-9) <= 1.0);
+    CHECK(closeness(fused.key, vk.grad(), 1e-12, 1e-9) <= 1.0);
+    CHECK(closeness(fused.value, vv.grad(), 1e-12, 1e-9) <= 1.0);
+  }
+}
+
+TEST_CASE("nearest upsampling repeats pixels and its backward sums blocks") {
+  const Tensor x = arange(0, 4).view({1, 1, 2, 2});
+  CHECK(upsample_nearest2x(x).to_vector<float>() ==
+        std::vector<float>{0, 0, 1, 1, 0, 0, 1, 1, 2, 2, 3, 3, 2, 2, 3, 3});
+  CHECK(upsample_nearest2x_backward(ones({1, 1, 4, 4})).to_vector<float>() == std::vector<float>{4, 4, 4, 4});
+}
+
 TEST_CASE("matmul matches the reference with batch broadcasting") {
   const Tensor a = random_tensor({2, 1, 5, 7}, 61, DType::Float32);
   const Tensor b = random_tensor({3, 7, 9}, 62, DType::Float32);

@@ -36,6 +36,27 @@ TEST_CASE("kernels give bitwise identical results on 1 and 2 threads") {
   check_thread_invariance("matmul 700x600x530", [&] { return matmul(big_a, big_b.transpose(0, 1).contiguous().transpose(0, 1)); });
   const Tensor batched = random_tensor({8, 49, 64}, 77, DType::Float32);
   check_thread_invariance("batched matmul", [&] { return matmul(batched, batched.transpose(1, 2)); });
+  const Tensor image = random_tensor({8, 32, 14, 14}, 78, DType::Float32);
+  const Tensor filters = random_tensor({64, 32, 3, 3}, 79, DType::Float32);
+  const Tensor upstream = random_tensor({8, 64, 7, 7}, 80, DType::Float32);
+  check_thread_invariance("conv2d", [&] { return conv2d(image, filters, Tensor(), {2, 1, 1}); });
+  check_thread_invariance("conv2d input gradient",
+                          [&] { return conv2d_input_gradient(upstream, filters, image.shape(), {2, 1, 1}); });
+  check_thread_invariance("conv2d weight gradient",
+                          [&] { return conv2d_weight_gradient(upstream, image, filters.shape(), {2, 1, 1}); });
+  const Tensor gamma = random_tensor({32}, 83, DType::Float32), beta = random_tensor({32}, 84, DType::Float32);
+  const GroupNormOutput normed = group_norm(image, 8, gamma, beta, 1e-5, true);
+  check_thread_invariance("group norm + silu", [&] { return group_norm(image, 8, gamma, beta, 1e-5, true).output; });
+  check_thread_invariance("group norm backward", [&] {
+    const auto gradients = group_norm_backward(image, image, normed.mean, normed.inverse_std, 8, gamma, beta, true);
+    return concat({gradients.input.flatten(), gradients.gamma, gradients.beta}, 0);
+  });
+  const Tensor tokens = random_tensor({8, 49, 64}, 85, DType::Float32);
+  check_thread_invariance("attention", [&] { return attention(tokens, tokens, tokens, 0.125); });
+  check_thread_invariance("attention backward", [&] {
+    const auto gradients = attention_backward(tokens, tokens, tokens, tokens, 0.125);
+    return concat({gradients.query, gradients.key, gradients.value}, 0);
+  });
   check_thread_invariance("randn", [] {
     Generator generator(5);
     return randn({1 << 20}, generator);

@@ -110,7 +110,8 @@ void gemm_shared_panels(const GemmProblem<T>& problem, const gemm_detail::Microk
   // Row blocks of near-equal height, as many as a multiple of the thread count, so no
   // thread waits on a thin last block.
   const std::int64_t threads = std::max(1, num_threads());
-  const std::int64_t row_blocks = round_up((m + row_block - 1) / row_block, threads);
+  const std::int64_t row_blocks_needed = (m + row_block - 1) / row_block;
+  const std::int64_t row_blocks = row_blocks_needed == 1 ? 1 : round_up(row_blocks_needed, threads);
   const std::int64_t block_rows = round_up((m + row_blocks - 1) / row_blocks, kernel.mr);
   PackedBuffer<T> packed_b(static_cast<std::size_t>(round_up(std::min(n, max_column_block), nr) * depth_block));
   for (std::int64_t j0 = 0; j0 < n; j0 += max_column_block) {
@@ -154,7 +155,9 @@ void gemm_run(const GemmProblem<T>& problem) {
   // Both schedules run the same microkernel calls over the same depth blocks in the same
   // order for every C tile, so the choice never changes the result.
   const bool large = problem.m > row_block && problem.n >= 4 * kernel.nr && problem.k > depth_block;
-  if (large && problem.batches < 2 * num_threads()) {
+  const bool shared = problem.schedule == GemmSchedule::SharedPanels ||
+                      (problem.schedule == GemmSchedule::Auto && large && problem.batches < 2 * num_threads());
+  if (shared) {
     for (std::int64_t b = 0; b < problem.batches; ++b) gemm_shared_panels(problem, kernel, b);
   } else {
     gemm_independent_tasks(problem, kernel);

@@ -15,8 +15,14 @@
 
 namespace ddpm {
 
+// How tasks split the work (the arithmetic is the same either way). Auto shares packed B
+// blocks for large products and runs independent tasks for many small ones; SharedPanels
+// suits a short, wide C with a very long depth (a convolution's weight gradient).
+enum class GemmSchedule { Auto, SharedPanels, IndependentTasks };
+
 template <class T>
 struct GemmProblem {
+  GemmSchedule schedule = GemmSchedule::Auto;
   std::int64_t batches = 1;  // independent products C_b = alpha A_b B_b + beta C_b
   std::int64_t m = 0, n = 0, k = 0;
   T alpha = 1, beta = 0;

@@ -1,0 +1,39 @@
+#pragma once
+// 2-D convolution, NCHW activations and OIHW weights (PyTorch's layouts), on the GEMM:
+// the im2col matrix is produced panel by panel inside the GEMM's packing, never as a
+// whole-batch buffer.
+//   forward:          Y_n[Co, OHW]   = W[Co, Ci·K]    · col(X_n)[Ci·K, OHW]  (+ bias)
+//   input gradient:   dX_n[Ci, HW]   = W'[Ci, Co·K]   · col'(dY_n)[Co·K, HW]
+//                     (the transposed convolution, as an implicit GEMM too)
+//   weight gradient:  dW[Co, Ci·K]   = Σ_n dY_n[Co, OHW] · col(X_n)ᵀ[OHW, Ci·K]
+#include "tensor/tensor.hpp"
+
+namespace ddpm {
+
+struct Convolution2dOptions {
+  std::int64_t stride = 1;
+  std::int64_t padding = 0;
+  std::int64_t dilation = 1;
+};
+
+// input [N, Ci, H, W], weight [Co, Ci, KH, KW], bias [Co] or undefined -> [N, Co, OH, OW].
+Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias, const Convolution2dOptions& options);
+// output_gradient [N, Co, OH, OW] -> [N, Ci, H, W] (input_shape).
+Tensor conv2d_input_gradient(const Tensor& output_gradient, const Tensor& weight, const Shape& input_shape,
+                             const Convolution2dOptions& options);
+// -> [Co, Ci, KH, KW]; the batch is summed in order, so the result is thread-count invariant.
+Tensor conv2d_weight_gradient(const Tensor& output_gradient, const Tensor& input, const Shape& weight_shape,
+                              const Convolution2dOptions& options);
+
+// Output spatial size of a convolution; throws naming the op when it would be empty.
+std::int64_t conv2d_output_size(std::int64_t input, std::int64_t kernel, const Convolution2dOptions& options);
+
+// Direct seven-loop references the GEMM versions are tested against.
+Tensor conv2d_reference(const Tensor& input, const Tensor& weight, const Tensor& bias,
+                        const Convolution2dOptions& options);
+Tensor conv2d_input_gradient_reference(const Tensor& output_gradient, const Tensor& weight, const Shape& input_shape,
+                                       const Convolution2dOptions& options);
+Tensor conv2d_weight_gradient_reference(const Tensor& output_gradient, const Tensor& input, const Shape& weight_shape,
+                                        const Convolution2dOptions& options);
+
+}  // namespace ddpm
