@@ -1,10 +1,12 @@
 #include "tensor/convolution.hpp"
 
 #include <algorithm>
+#include <cstring>
 #include <vector>
 
 #include "tensor/gemm/gemm.hpp"
 #include "tensor/kernel_path.hpp"
+#include "tensor/parallel.hpp"
 
 namespace ddpm {
 namespace {
@@ -35,79 +37,134 @@ Geometry make_geometry(const Shape& input, const Shape& weight, const Convolutio
   return g;
 }
 
-// B of the forward GEMM for image b: element (p = (ci, kh, kw), j = (oh, ow)) is the input
-// pixel under kernel tap p for output pixel j, or 0 in the padding.
-template <class T>
-void pack_im2col(const T* input, const Geometry& g, std::int64_t b, std::int64_t depth, std::int64_t column,
-                 std::int64_t depths, std::int64_t columns, std::int64_t nr, T* out) {
-  std::int64_t row_of[64], column_of[64];
-  for (std::int64_t panel = 0; panel * nr < columns; ++panel) {
-    const std::int64_t valid = std::min(nr, columns - panel * nr);
-    for (std::int64_t c = 0; c < valid; ++c) {
-      const std::int64_t j = column + panel * nr + c;
-      row_of[c] = j / g.out_width * g.stride - g.padding;
-      column_of[c] = j % g.out_width * g.stride - g.padding;
-    }
-    T* destination = out + panel * nr * depths;
-    for (std::int64_t p = 0; p < depths; ++p) {
-      const std::int64_t tap = depth + p;
-      const std::int64_t channel = tap / g.kernel_area();
-      const std::int64_t kernel_row = tap % g.kernel_area() / g.kernel_width * g.dilation;
-      const std::int64_t kernel_column = tap % g.kernel_width * g.dilation;
-      const T* plane = input + (b * g.in_channels + channel) * g.in_area();
-      T* row = destination + p * nr;
-      std::int64_t c = 0;
-      for (; c < valid; ++c) {
-        const std::int64_t y = row_of[c] + kernel_row, x = column_of[c] + kernel_column;
-        row[c] = (y >= 0 && y < g.height && x >= 0 && x < g.width) ? plane[y * g.width + x] : T(0);
-      }
-      for (; c < nr; ++c) row[c] = T(0);
-    }
+// A run of consecutive pixel positions that share one image and one row.
+struct RowSegment {
+  std::int64_t image, row, first_column, start, length;  // start: offset in the packed run
+};
+
+// Cuts the positions [first, first + count) of images of `rows` x `columns` pixels into
+// row segments.
+void row_segments(std::int64_t first, std::int64_t count, std::int64_t rows, std::int64_t columns,
+                  std::vector<RowSegment>& segments) {
+  segments.clear();
+  const std::int64_t area = rows * columns;
+  for (std::int64_t done = 0; done < count;) {
+    const std::int64_t position = first + done;
+    const std::int64_t pixel = position % area;
+    const std::int64_t column = pixel % columns;
+    const std::int64_t length = std::min(columns - column, count - done);
+    segments.push_back({position / area, pixel / columns, column, done, length});
+    done += length;
   }
 }
 
-// B of the input-gradient GEMM for image b: element (p = (co, kh, kw), j = (y, x)) is
-// dY[co, (y + pad - kh·d) / s, (x + pad - kw·d) / s] where that division is exact and in
-// range, else 0.
-template <class T>
-void pack_transposed_im2col(const T* output_gradient, const Geometry& g, std::int64_t b, std::int64_t depth,
-                            std::int64_t column, std::int64_t depths, std::int64_t columns, std::int64_t nr, T* out) {
-  std::int64_t row_of[64], column_of[64];
-  for (std::int64_t panel = 0; panel * nr < columns; ++panel) {
-    const std::int64_t valid = std::min(nr, columns - panel * nr);
-    for (std::int64_t c = 0; c < valid; ++c) {
-      const std::int64_t j = column + panel * nr + c;
-      row_of[c] = j / g.width + g.padding;
-      column_of[c] = j % g.width + g.padding;
-    }
-    T* destination = out + panel * nr * depths;
-    for (std::int64_t p = 0; p < depths; ++p) {
-      const std::int64_t tap = depth + p;
-      const std::int64_t channel = tap / g.kernel_area();
-      const std::int64_t kernel_row = tap % g.kernel_area() / g.kernel_width * g.dilation;
-      const std::int64_t kernel_column = tap % g.kernel_width * g.dilation;
-      const T* plane = output_gradient + (b * g.out_channels + channel) * g.out_area();
-      T* row = destination + p * nr;
-      std::int64_t c = 0;
-      for (; c < valid; ++c) {
-        const std::int64_t y = row_of[c] - kernel_row, x = column_of[c] - kernel_column;
-        bool inside = y >= 0 && x >= 0;
-        std::int64_t oy = 0, ox = 0;
-        if (inside && g.stride == 1) {
-          oy = y, ox = x;
-        } else if (inside) {
-          inside = y % g.stride == 0 && x % g.stride == 0;
-          oy = y / g.stride, ox = x / g.stride;
+// [N, C, H, W] with `pad` zeros around every plane: [N, C, H + 2 pad, W + 2 pad]. With the
+// padding in memory, every tap of every output pixel is a plain read: the packers below
+// copy without bounds checks.
+Tensor padded_planes(const Tensor& input, std::int64_t pad, std::int64_t pad_width) {
+  const Tensor x = input.contiguous();
+  const std::int64_t planes = x.size(0) * x.size(1), height = x.size(2), width = x.size(3);
+  const std::int64_t padded_height = height + 2 * pad, padded_width = width + 2 * pad_width;
+  Tensor padded = Tensor::empty({x.size(0), x.size(1), padded_height, padded_width}, x.dtype());
+  dispatch_floating(x.dtype(), "conv2d", [&]<class T>() {
+    const T* in = x.data<T>();
+    T* out = padded.data<T>();
+    parallel_for(planes, 8, [&](std::int64_t begin, std::int64_t end) {
+      for (std::int64_t plane = begin; plane < end; ++plane) {
+        T* destination = out + plane * padded_height * padded_width;
+        std::fill(destination, destination + pad * padded_width, T(0));
+        for (std::int64_t y = 0; y < height; ++y) {
+          T* row = destination + (pad + y) * padded_width;
+          std::fill(row, row + pad_width, T(0));
+          std::copy(in + (plane * height + y) * width, in + (plane * height + y + 1) * width, row + pad_width);
+          std::fill(row + pad_width + width, row + padded_width, T(0));
         }
-        inside = inside && oy < g.out_height && ox < g.out_width;
-        row[c] = inside ? plane[oy * g.out_width + ox] : T(0);
+        std::fill(destination + (pad + height) * padded_width, destination + padded_height * padded_width, T(0));
       }
-      for (; c < nr; ++c) row[c] = T(0);
+    });
+  });
+  return padded;
+}
+
+// Reading taps from padded planes: element (tap = (channel, kh, kw), pixel = (oy, ox)) is
+// plane[channel][oy·stride + kh'·dilation][ox·stride + kw'·dilation], where (kh', kw') is
+// the tap, or the tap rotated by 180 degrees (the input gradient's transposed convolution).
+template <class T>
+struct ShiftedPlanes {
+  const T* data;
+  std::int64_t channels, height, width;  // of the padded planes
+  std::int64_t out_height, out_width;    // the pixel grid
+  std::int64_t stride, dilation, kernel_height, kernel_width;
+  bool rotated;
+
+  // Pointer to the value for `tap` at pixel (oy, ox) of image `image`; along ox the next
+  // value is `stride` further.
+  const T* at(std::int64_t image, std::int64_t tap, std::int64_t oy, std::int64_t ox) const {
+    const std::int64_t area = kernel_height * kernel_width;
+    const std::int64_t channel = tap / area;
+    std::int64_t kh = tap % area / kernel_width, kw = tap % kernel_width;
+    if (rotated) kh = kernel_height - 1 - kh, kw = kernel_width - 1 - kw;
+    return data + ((image * channels + channel) * height + oy * stride + kh * dilation) * width + ox * stride +
+           kw * dilation;
+  }
+};
+
+template <class T>
+void copy_strided(const T* __restrict source, std::int64_t count, std::int64_t step, T* __restrict destination) {
+  if (step == 1) for (std::int64_t c = 0; c < count; ++c) destination[c] = source[c];
+  else for (std::int64_t c = 0; c < count; ++c) destination[c] = source[c * step];
+}
+
+// Packs one depth row after another: for each depth p, `fill_line(p, line)` writes the
+// `columns` values of B's row p into a line, which is then cut into the nr-wide panels.
+// Working a whole row at a time amortises the index arithmetic over all the columns.
+template <class T, std::int64_t NR, class FillLine>
+void pack_rows_into_panels_fixed(std::int64_t depths, std::int64_t panels, T* line, T* out, FillLine& fill_line) {
+  for (std::int64_t p = 0; p < depths; ++p) {
+    fill_line(p, line);
+    for (std::int64_t panel = 0; panel < panels; ++panel) {
+      const T* source = line + panel * NR;
+      T* destination = out + panel * NR * depths + p * NR;
+      std::memcpy(destination, source, NR * sizeof(T));  // a constant size: a few vector moves
     }
   }
 }
 
-// A of the input-gradient GEMM: W'[ci, (co, kh, kw)] = W[co, ci, kh, kw].
+template <class T, class FillLine>
+void pack_rows_into_panels(std::int64_t depths, std::int64_t columns, std::int64_t nr, T* out, FillLine&& fill_line) {
+  thread_local std::vector<T> line;
+  const std::int64_t panels = (columns + nr - 1) / nr;
+  line.assign(static_cast<std::size_t>(panels * nr), T(0));
+  switch (nr) {
+    case 8: return pack_rows_into_panels_fixed<T, 8>(depths, panels, line.data(), out, fill_line);
+    case 16: return pack_rows_into_panels_fixed<T, 16>(depths, panels, line.data(), out, fill_line);
+    case 32: return pack_rows_into_panels_fixed<T, 32>(depths, panels, line.data(), out, fill_line);
+  }
+  for (std::int64_t p = 0; p < depths; ++p) {
+    fill_line(p, line.data());
+    for (std::int64_t panel = 0; panel < panels; ++panel) {
+      const T* source = line.data() + panel * nr;
+      T* destination = out + panel * nr * depths + p * nr;
+      for (std::int64_t c = 0; c < nr; ++c) destination[c] = source[c];
+    }
+  }
+}
+
+// B of the forward GEMM (and of the stride-1 input gradient) for image b: row p is tap p,
+// column j pixel j of the output grid.
+template <class T>
+void pack_taps(const ShiftedPlanes<T>& planes, std::int64_t b, std::int64_t depth, std::int64_t column,
+               std::int64_t depths, std::int64_t columns, std::int64_t nr, T* out) {
+  thread_local std::vector<RowSegment> segments;
+  row_segments(column, columns, planes.out_height, planes.out_width, segments);
+  pack_rows_into_panels<T>(depths, columns, nr, out, [&](std::int64_t p, T* line) {
+    for (const RowSegment& segment : segments)
+      copy_strided(planes.at(b, depth + p, segment.row, segment.first_column), segment.length, planes.stride,
+                   line + segment.start);
+  });
+}
+
+// A of the stride-1 input-gradient GEMM: W'[ci, (co, kh, kw)] = W[co, ci, kh, kw].
 template <class T>
 void pack_transposed_weight(const T* weight, const Geometry& g, std::int64_t row, std::int64_t depth,
                             std::int64_t rows, std::int64_t depths, std::int64_t mr, T* out) {
@@ -124,56 +181,53 @@ void pack_transposed_weight(const T* weight, const Geometry& g, std::int64_t row
   }
 }
 
-// A of the weight-gradient GEMM: element (co, p = (n, ohw)) = dY[n, co, ohw].
+// A of the weight-gradient GEMM dWᵀ = col · dYᵀ: row r is tap r, depth p = (n, oh, ow)
+// the output pixel: read along output rows, so stride-1 reads are copies.
 template <class T>
-void pack_output_gradient_rows(const T* output_gradient, const Geometry& g, std::int64_t row, std::int64_t depth,
-                               std::int64_t rows, std::int64_t depths, std::int64_t mr, T* out) {
+void pack_taps_by_row(const ShiftedPlanes<T>& planes, std::int64_t row, std::int64_t depth, std::int64_t rows,
+                      std::int64_t depths, std::int64_t mr, T* out) {
+  thread_local std::vector<RowSegment> segments;
+  thread_local std::vector<T> line;
+  row_segments(depth, depths, planes.out_height, planes.out_width, segments);
+  line.resize(static_cast<std::size_t>(depths));
   for (std::int64_t panel = 0; panel * mr < rows; ++panel) {
     T* destination = out + panel * mr * depths;
     const std::int64_t valid = std::min(mr, rows - panel * mr);
     for (std::int64_t r = 0; r < mr; ++r) {
-      const std::int64_t channel = row + panel * mr + r;
-      for (std::int64_t p = 0; p < depths; ++p) {
-        if (r >= valid) {
-          destination[p * mr + r] = T(0);
-          continue;
-        }
-        const std::int64_t position = depth + p;
-        const std::int64_t image = position / g.out_area(), pixel = position % g.out_area();
-        destination[p * mr + r] = output_gradient[(image * g.out_channels + channel) * g.out_area() + pixel];
+      if (r >= valid) {
+        for (std::int64_t p = 0; p < depths; ++p) destination[p * mr + r] = T(0);
+        continue;
       }
+      for (const RowSegment& segment : segments)
+        copy_strided(planes.at(segment.image, row + panel * mr + r, segment.row, segment.first_column), segment.length,
+                     planes.stride, line.data() + segment.start);
+      for (std::int64_t p = 0; p < depths; ++p) destination[p * mr + r] = line[p];
     }
   }
 }
 
-// B of the weight-gradient GEMM: element (p = (n, oh, ow), j = (ci, kh, kw)) = the input
-// pixel under tap j for output pixel p of image n.
+// B of the weight-gradient GEMM: element (p = (n, ohw), co) = dY[n, co, ohw].
 template <class T>
-void pack_im2col_transposed(const T* input, const Geometry& g, std::int64_t depth, std::int64_t column,
-                            std::int64_t depths, std::int64_t columns, std::int64_t nr, T* out) {
-  std::int64_t plane_of[64], row_offset[64], column_offset[64];
+void pack_output_gradient_columns(const T* output_gradient, const Geometry& g, std::int64_t depth,
+                                  std::int64_t column, std::int64_t depths, std::int64_t columns, std::int64_t nr,
+                                  T* out) {
   for (std::int64_t panel = 0; panel * nr < columns; ++panel) {
-    const std::int64_t valid = std::min(nr, columns - panel * nr);
-    for (std::int64_t c = 0; c < valid; ++c) {
-      const std::int64_t tap = column + panel * nr + c;
-      plane_of[c] = tap / g.kernel_area();
-      row_offset[c] = tap % g.kernel_area() / g.kernel_width * g.dilation - g.padding;
-      column_offset[c] = tap % g.kernel_width * g.dilation - g.padding;
-    }
     T* destination = out + panel * nr * depths;
-    for (std::int64_t p = 0; p < depths; ++p) {
-      const std::int64_t position = depth + p;
-      const std::int64_t image = position / g.out_area(), pixel = position % g.out_area();
-      const std::int64_t base_y = pixel / g.out_width * g.stride, base_x = pixel % g.out_width * g.stride;
-      const T* image_data = input + image * g.in_channels * g.in_area();
-      T* row = destination + p * nr;
-      std::int64_t c = 0;
-      for (; c < valid; ++c) {
-        const std::int64_t y = base_y + row_offset[c], x = base_x + column_offset[c];
-        row[c] = (y >= 0 && y < g.height && x >= 0 && x < g.width) ? image_data[plane_of[c] * g.in_area() + y * g.width + x]
-                                                                    : T(0);
+    const std::int64_t valid = std::min(nr, columns - panel * nr);
+    for (std::int64_t c = 0; c < nr; ++c) {
+      if (c >= valid) {
+        for (std::int64_t p = 0; p < depths; ++p) destination[p * nr + c] = T(0);
+        continue;
       }
-      for (; c < nr; ++c) row[c] = T(0);
+      const std::int64_t channel = column + panel * nr + c;
+      for (std::int64_t p = 0; p < depths;) {
+        const std::int64_t position = depth + p;
+        const std::int64_t image = position / g.out_area(), pixel = position % g.out_area();
+        const std::int64_t run = std::min(g.out_area() - pixel, depths - p);
+        const T* source = output_gradient + (image * g.out_channels + channel) * g.out_area() + pixel;
+        for (std::int64_t i = 0; i < run; ++i) destination[(p + i) * nr + c] = source[i];
+        p += run;
+      }
     }
   }
 }
@@ -201,13 +255,20 @@ Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias, con
     check_same_dtype("conv2d", input, bias);
   }
   if (use_reference_kernels()) return conv2d_reference(input, weight, bias, options);
-  const Tensor x = input.contiguous(), w = weight.contiguous();
+  const Tensor x = padded_planes(input, g.padding, g.padding), w = weight.contiguous();
   Tensor output = Tensor::empty({g.batch, g.out_channels, g.out_height, g.out_width}, input.dtype());
-  if (bias.defined()) output.copy_(bias.reshape({g.out_channels, 1, 1}));  // GEMM accumulates onto it
   dispatch_floating(input.dtype(), "conv2d", [&]<class T>() {
     const T* x_data = x.data<T>();
     const T* w_data = w.data<T>();
     T* y = output.data<T>();
+    if (bias.defined()) {  // the GEMM accumulates onto the bias (beta = 1)
+      const Tensor bias_values = bias.contiguous();
+      const T* bias_data = bias_values.data<T>();
+      parallel_for(g.batch * g.out_channels, 16, [&](std::int64_t begin, std::int64_t end) {
+        for (std::int64_t row = begin; row < end; ++row)
+          std::fill(y + row * g.out_area(), y + (row + 1) * g.out_area(), bias_data[row % g.out_channels]);
+      });
+    }
     GemmProblem<T> problem;
     problem.batches = g.batch, problem.m = g.out_channels, problem.n = g.out_area();
     problem.k = g.in_channels * g.kernel_area();
@@ -215,9 +276,12 @@ Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias, con
     const std::int64_t depth_total = problem.k;
     problem.pack_a = [&](std::int64_t, std::int64_t row, std::int64_t depth, std::int64_t rows, std::int64_t depths,
                          std::int64_t mr, T* out) { pack_a_strided(w_data, depth_total, 1, row, depth, rows, depths, mr, out); };
+    const ShiftedPlanes<T> planes{x_data, g.in_channels, x.size(2), x.size(3), g.out_height, g.out_width,
+                                  g.stride, g.dilation, g.kernel_height, g.kernel_width, false};
+    problem.a_same_for_all_batches = true;
     problem.pack_b = [&](std::int64_t b, std::int64_t depth, std::int64_t column, std::int64_t depths,
                          std::int64_t columns, std::int64_t nr, T* out) {
-      pack_im2col(x_data, g, b, depth, column, depths, columns, nr, out);
+      pack_taps(planes, b, depth, column, depths, columns, nr, out);
     };
     problem.c = [&](std::int64_t b) { return y + b * g.out_channels * g.out_area(); };
     problem.c_row_stride = g.out_area();
@@ -240,18 +304,71 @@ Tensor conv2d_input_gradient(const Tensor& output_gradient, const Tensor& weight
     const T* dy_data = dy.data<T>();
     const T* w_data = w.data<T>();
     T* dx = input_gradient.data<T>();
-    GemmProblem<T> problem;
-    problem.batches = g.batch, problem.m = g.in_channels, problem.n = g.in_area();
-    problem.k = g.out_channels * g.kernel_area();
-    problem.pack_a = [&](std::int64_t, std::int64_t row, std::int64_t depth, std::int64_t rows, std::int64_t depths,
-                         std::int64_t mr, T* out) { pack_transposed_weight(w_data, g, row, depth, rows, depths, mr, out); };
-    problem.pack_b = [&](std::int64_t b, std::int64_t depth, std::int64_t column, std::int64_t depths,
-                         std::int64_t columns, std::int64_t nr, T* out) {
-      pack_transposed_im2col(dy_data, g, b, depth, column, depths, columns, nr, out);
-    };
-    problem.c = [&](std::int64_t b) { return dx + b * g.in_channels * g.in_area(); };
-    problem.c_row_stride = g.in_area();
-    gemm_run(problem);
+    // Stride 1: the transposed convolution as an implicit GEMM, dX_n[Ci, HW] = W'[Ci, Co·K] ·
+    // col'(dY_n), reading dY padded by the kernel's extent minus the forward padding.
+    const std::int64_t pad_h = g.dilation * (g.kernel_height - 1) - g.padding;
+    const std::int64_t pad_w = g.dilation * (g.kernel_width - 1) - g.padding;
+    if (g.stride == 1 && pad_h >= 0 && pad_w >= 0) {
+      const Tensor padded = padded_planes(dy, pad_h, pad_w);
+      const ShiftedPlanes<T> planes{padded.data<T>(), g.out_channels, padded.size(2), padded.size(3), g.height, g.width,
+                                    1, g.dilation, g.kernel_height, g.kernel_width, true};
+      GemmProblem<T> problem;
+      problem.a_same_for_all_batches = true;
+      problem.batches = g.batch, problem.m = g.in_channels, problem.n = g.in_area();
+      problem.k = g.out_channels * g.kernel_area();
+      problem.pack_a = [&](std::int64_t, std::int64_t row, std::int64_t depth, std::int64_t rows, std::int64_t depths,
+                           std::int64_t mr, T* out) { pack_transposed_weight(w_data, g, row, depth, rows, depths, mr, out); };
+      problem.pack_b = [&](std::int64_t b, std::int64_t depth, std::int64_t column, std::int64_t depths,
+                           std::int64_t columns, std::int64_t nr, T* out) {
+        pack_taps(planes, b, depth, column, depths, columns, nr, out);
+      };
+      problem.c = [&](std::int64_t b) { return dx + b * g.in_channels * g.in_area(); };
+      problem.c_row_stride = g.in_area();
+      gemm_run(problem);
+      return;
+    }
+    // Otherwise (strided): most taps of the transposed form would multiply zeros, so compute the
+    // columns dcol_n[Ci·K, OHW] = Wᵀ · dY_n for a few images at a time and scatter them
+    // back (col2im), each input pixel summing its taps in a fixed order.
+    const std::int64_t taps = g.in_channels * g.kernel_area();
+    const std::int64_t per_image = taps * g.out_area();
+    const std::int64_t group = std::clamp<std::int64_t>((std::int64_t{2} << 20) / per_image, 1, g.batch);
+    std::vector<T> columns(static_cast<std::size_t>(group * per_image));
+    for (std::int64_t first = 0; first < g.batch; first += group) {
+      const std::int64_t count = std::min(group, g.batch - first);
+      GemmProblem<T> problem;
+      problem.batches = count, problem.m = taps, problem.n = g.out_area(), problem.k = g.out_channels;
+      problem.pack_a = [&](std::int64_t, std::int64_t row, std::int64_t depth, std::int64_t rows, std::int64_t depths,
+                           std::int64_t mr, T* out) { pack_a_strided(w_data, 1, taps, row, depth, rows, depths, mr, out); };
+      problem.pack_b = [&](std::int64_t b, std::int64_t depth, std::int64_t column, std::int64_t depths,
+                           std::int64_t column_count, std::int64_t nr, T* out) {
+        pack_b_strided(dy_data + (first + b) * g.out_channels * g.out_area(), g.out_area(), 1, depth, column, depths,
+                       column_count, nr, out);
+      };
+      problem.c = [&](std::int64_t b) { return columns.data() + b * per_image; };
+      problem.c_row_stride = g.out_area();
+      gemm_run(problem);
+      parallel_for(count * g.in_channels, 1, [&](std::int64_t begin, std::int64_t end) {
+        for (std::int64_t task = begin; task < end; ++task) {
+          const std::int64_t image = task / g.in_channels, channel = task % g.in_channels;
+          T* plane = dx + ((first + image) * g.in_channels + channel) * g.in_area();
+          std::fill(plane, plane + g.in_area(), T(0));
+          for (std::int64_t kh = 0; kh < g.kernel_height; ++kh)
+            for (std::int64_t kw = 0; kw < g.kernel_width; ++kw) {
+              const T* source = columns.data() + image * per_image +
+                                ((channel * g.kernel_height + kh) * g.kernel_width + kw) * g.out_area();
+              for (std::int64_t oh = 0; oh < g.out_height; ++oh) {
+                const std::int64_t y = oh * g.stride - g.padding + kh * g.dilation;
+                if (y < 0 || y >= g.height) continue;
+                for (std::int64_t ow = 0; ow < g.out_width; ++ow) {
+                  const std::int64_t x = ow * g.stride - g.padding + kw * g.dilation;
+                  if (x >= 0 && x < g.width) plane[y * g.width + x] += source[oh * g.out_width + ow];
+                }
+              }
+            }
+        }
+      });
+    }
   });
   return input_gradient;
 }
@@ -264,24 +381,34 @@ Tensor conv2d_weight_gradient(const Tensor& output_gradient, const Tensor& input
         shape_string({g.batch, g.out_channels, g.out_height, g.out_width}));
   check_same_dtype("conv2d_weight_gradient", output_gradient, input);
   if (use_reference_kernels()) return conv2d_weight_gradient_reference(output_gradient, input, weight_shape, options);
-  const Tensor dy = output_gradient.contiguous(), x = input.contiguous();
+  const Tensor dy = output_gradient.contiguous(), x = padded_planes(input, g.padding, g.padding);
   Tensor weight_gradient = Tensor::empty(weight_shape, input.dtype());
   dispatch_floating(input.dtype(), "conv2d_weight_gradient", [&]<class T>() {
     const T* dy_data = dy.data<T>();
     const T* x_data = x.data<T>();
-    T* dw = weight_gradient.data<T>();
+    const std::int64_t taps = g.in_channels * g.kernel_area();
+    // dWᵀ[Ci·K, Co] = col[Ci·K, N·OHW] · dYᵀ[N·OHW, Co]: the long depth runs along output
+    // rows, so the im2col side is packed by copying rows; tasks split the taps, each
+    // running the whole depth in order.
+    std::vector<T> transposed(static_cast<std::size_t>(taps * g.out_channels));
+    const ShiftedPlanes<T> planes{x_data, g.in_channels, x.size(2), x.size(3), g.out_height, g.out_width,
+                                  g.stride, g.dilation, g.kernel_height, g.kernel_width, false};
     GemmProblem<T> problem;
-    problem.schedule = GemmSchedule::SharedPanels;
-    problem.m = g.out_channels, problem.n = g.in_channels * g.kernel_area(), problem.k = g.batch * g.out_area();
+    problem.schedule = GemmSchedule::IndependentTasks;
+    problem.m = taps, problem.n = g.out_channels, problem.k = g.batch * g.out_area();
     problem.pack_a = [&](std::int64_t, std::int64_t row, std::int64_t depth, std::int64_t rows, std::int64_t depths,
-                         std::int64_t mr, T* out) { pack_output_gradient_rows(dy_data, g, row, depth, rows, depths, mr, out); };
+                         std::int64_t mr, T* out) { pack_taps_by_row(planes, row, depth, rows, depths, mr, out); };
     problem.pack_b = [&](std::int64_t, std::int64_t depth, std::int64_t column, std::int64_t depths,
                          std::int64_t columns, std::int64_t nr, T* out) {
-      pack_im2col_transposed(x_data, g, depth, column, depths, columns, nr, out);
+      pack_output_gradient_columns(dy_data, g, depth, column, depths, columns, nr, out);
     };
-    problem.c = [&](std::int64_t) { return dw; };
-    problem.c_row_stride = problem.n;
+    problem.c = [&](std::int64_t) { return transposed.data(); };
+    problem.c_row_stride = g.out_channels;
     gemm_run(problem);
+    T* dw = weight_gradient.data<T>();
+    for (std::int64_t tap = 0; tap < taps; ++tap)
+      for (std::int64_t channel = 0; channel < g.out_channels; ++channel)
+        dw[channel * taps + tap] = transposed[tap * g.out_channels + channel];
   });
   return weight_gradient;
 }

@@ -1,6 +1,8 @@
 #include "tensor/group_norm.hpp"
 
 #include <cmath>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include <xsimd/xsimd.hpp>
@@ -26,6 +28,22 @@ Layout check_inputs(const char* op, const Tensor& input, std::int64_t groups, co
 
 template <class T>
 T sigmoid_of(T z) { return T(1) / (T(1) + std::exp(-z)); }
+
+// Σ f(x[i]) in vector lanes (a fixed order), returned in double.
+template <class T, class Function>
+double sum_row(const T* x, std::int64_t count, Function&& function) {
+  using Batch = xsimd::batch<T>;
+  constexpr std::int64_t width = Batch::size;
+  Batch accumulator(T(0));
+  std::int64_t i = 0;
+  for (; i + width <= count; i += width) accumulator += function(Batch::load_unaligned(x + i));
+  alignas(64) T lanes[width];
+  accumulator.store_aligned(lanes);
+  double total = 0;
+  for (T lane : lanes) total += lane;
+  for (; i < count; ++i) total += function(x[i]);
+  return total;
+}
 
 // out[i] = f(x[i] * scale + shift), f = identity or SiLU, vectorised.
 template <class T>
@@ -66,14 +84,9 @@ GroupNormOutput group_norm(const Tensor& input, std::int64_t groups, const Tenso
         const T* data = in + task * group_size;
         // Two passes (mean, then squared deviations) over data that stays in cache:
         // more accurate than E[x²] - E[x]², and summed in a fixed order.
-        double total = 0;
-        for (std::int64_t i = 0; i < group_size; ++i) total += data[i];
-        const double group_mean = total / static_cast<double>(group_size);
-        double squares = 0;
-        for (std::int64_t i = 0; i < group_size; ++i) {
-          const double d = data[i] - group_mean;
-          squares += d * d;
-        }
+        const double group_mean = sum_row(data, group_size, [](auto v) { return v; }) / static_cast<double>(group_size);
+        const T centre = static_cast<T>(group_mean);
+        const double squares = sum_row(data, group_size, [centre](auto v) { return (v - centre) * (v - centre); });
         const double inverse_std = 1.0 / std::sqrt(squares / static_cast<double>(group_size) + eps);
         mean_data[task] = static_cast<T>(group_mean);
         inverse_std_data[task] = static_cast<T>(inverse_std);
@@ -113,52 +126,73 @@ GroupNormGradients group_norm_backward(const Tensor& output_gradient, const Tens
     // Per (image, channel) sums of dz and dz·x̂, reduced over images in order afterwards.
     std::vector<double> sum_dz(layout.batch * layout.channels), sum_dz_xhat(layout.batch * layout.channels);
     const std::int64_t group_size = layout.channels_per_group * layout.area;
+    using Batch = xsimd::batch<T>;
+    constexpr std::int64_t width = Batch::size;
     parallel_for(layout.batch * groups, 1, [&](std::int64_t begin, std::int64_t end) {
-      std::vector<T> dz(static_cast<std::size_t>(layout.area));
+      // dz (the gradient at the affine output) for one group, kept for pass 2.
+      std::vector<T> dz_buffer(static_cast<std::size_t>(group_size));
       for (std::int64_t task = begin; task < end; ++task) {
-        const double group_mean = mean_data[task], inverse_std_value = inverse_std_data[task];
+        const T group_mean = mean_data[task], inverse_std_value = inverse_std_data[task];
         const std::int64_t image = task / groups, first_channel = task % groups * layout.channels_per_group;
         double group_dz_gamma = 0, group_dz_gamma_xhat = 0;
-        // Pass 1: per-channel sums.
+        // Pass 1: dz, and per-channel sums of dz and dz·x̂.
         for (std::int64_t c = 0; c < layout.channels_per_group; ++c) {
           const std::int64_t channel = first_channel + c;
           const T* xs = in + task * group_size + c * layout.area;
           const T* gs = upstream + task * group_size + c * layout.area;
+          T* dz = dz_buffer.data() + c * layout.area;
+          const T gamma_value = gamma_data[channel], beta_value = beta_data[channel];
+          auto dz_of = [&](auto x, auto g) {
+            using V = decltype(x);
+            const V xhat = (x - V(group_mean)) * V(inverse_std_value);
+            if (!apply_silu) return std::pair{g, xhat};
+            const V z = xhat * V(gamma_value) + V(beta_value);
+            V s;
+            if constexpr (std::is_same_v<V, T>) s = T(1) / (T(1) + std::exp(-z));
+            else s = V(T(1)) / (V(T(1)) + xsimd::exp(-z));
+            return std::pair{g * s * (V(T(1)) + z * (V(T(1)) - s)), xhat};
+          };
+          Batch lane_dz(T(0)), lane_dz_xhat(T(0));
+          std::int64_t i = 0;
+          for (; i + width <= layout.area; i += width) {
+            const auto [d, xhat] = dz_of(Batch::load_unaligned(xs + i), Batch::load_unaligned(gs + i));
+            d.store_unaligned(dz + i);
+            lane_dz += d;
+            lane_dz_xhat += d * xhat;
+          }
+          alignas(64) T lanes_dz[width], lanes_dz_xhat[width];
+          lane_dz.store_aligned(lanes_dz);
+          lane_dz_xhat.store_aligned(lanes_dz_xhat);
           double channel_dz = 0, channel_dz_xhat = 0;
-          for (std::int64_t i = 0; i < layout.area; ++i) {
-            const double xhat = (xs[i] - group_mean) * inverse_std_value;
-            double d = gs[i];
-            if (apply_silu) {
-              const double z = xhat * gamma_data[channel] + beta_data[channel];
-              const double s = 1.0 / (1.0 + std::exp(-z));
-              d *= s * (1.0 + z * (1.0 - s));
-            }
+          for (std::int64_t lane = 0; lane < width; ++lane) channel_dz += lanes_dz[lane], channel_dz_xhat += lanes_dz_xhat[lane];
+          for (; i < layout.area; ++i) {
+            const auto [d, xhat] = dz_of(xs[i], gs[i]);
+            dz[i] = d;
             channel_dz += d;
             channel_dz_xhat += d * xhat;
           }
           sum_dz[image * layout.channels + channel] = channel_dz;
           sum_dz_xhat[image * layout.channels + channel] = channel_dz_xhat;
-          group_dz_gamma += channel_dz * gamma_data[channel];
-          group_dz_gamma_xhat += channel_dz_xhat * gamma_data[channel];
+          group_dz_gamma += channel_dz * gamma_value;
+          group_dz_gamma_xhat += channel_dz_xhat * gamma_value;
         }
-        const double mean_dz_gamma = group_dz_gamma / static_cast<double>(group_size);
-        const double mean_dz_gamma_xhat = group_dz_gamma_xhat / static_cast<double>(group_size);
+        const T mean_dz_gamma = static_cast<T>(group_dz_gamma / static_cast<double>(group_size));
+        const T mean_dz_gamma_xhat = static_cast<T>(group_dz_gamma_xhat / static_cast<double>(group_size));
         // Pass 2: dx = inv_std (dz γ - mean(dz γ) - x̂ mean(dz γ x̂)).
         for (std::int64_t c = 0; c < layout.channels_per_group; ++c) {
-          const std::int64_t channel = first_channel + c;
+          const T gamma_value = gamma_data[first_channel + c];
           const T* xs = in + task * group_size + c * layout.area;
-          const T* gs = upstream + task * group_size + c * layout.area;
+          const T* dz = dz_buffer.data() + c * layout.area;
           T* out = dx + task * group_size + c * layout.area;
-          for (std::int64_t i = 0; i < layout.area; ++i) {
-            const double xhat = (xs[i] - group_mean) * inverse_std_value;
-            double d = gs[i];
-            if (apply_silu) {
-              const double z = xhat * gamma_data[channel] + beta_data[channel];
-              const double s = 1.0 / (1.0 + std::exp(-z));
-              d *= s * (1.0 + z * (1.0 - s));
-            }
-            out[i] = static_cast<T>(inverse_std_value * (d * gamma_data[channel] - mean_dz_gamma - xhat * mean_dz_gamma_xhat));
-          }
+          auto dx_of = [&](auto x, auto d) {
+            using V = decltype(x);
+            const V xhat = (x - V(group_mean)) * V(inverse_std_value);
+            return V(inverse_std_value) * (d * V(gamma_value) - V(mean_dz_gamma) - xhat * V(mean_dz_gamma_xhat));
+          };
+          std::int64_t i = 0;
+          for (; i + width <= layout.area; i += width)
+            dx_of(Batch::load_unaligned(xs + i), Batch::load_unaligned(dz + i)).store_unaligned(out + i);
+          for (; i < layout.area; ++i) out[i] = dx_of(xs[i], dz[i]);
         }
       }
     });

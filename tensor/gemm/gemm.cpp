@@ -39,6 +39,14 @@ T* scratch(int slot, std::size_t count) {
 
 std::int64_t round_up(std::int64_t value, std::int64_t multiple) { return (value + multiple - 1) / multiple * multiple; }
 
+// The depth is cut into near-equal blocks of at most KC (288 -> 144 + 144, not 256 + 32): a
+// thin last block would spend more on loading and storing C tiles than on FMAs. The cut
+// depends only on k, so it is part of the fixed summation order.
+std::int64_t depth_step(std::int64_t k) {
+  const std::int64_t blocks = (k + depth_block - 1) / depth_block;
+  return (k + blocks - 1) / blocks;
+}
+
 template <class T>
 struct PackedBuffer {
   explicit PackedBuffer(std::size_t count)
@@ -63,10 +71,14 @@ void scale_c(const GemmProblem<T>& problem, std::int64_t b) {
 template <class T>
 void multiply_block(const GemmProblem<T>& problem, const gemm_detail::Microkernel<T>& kernel, std::int64_t b,
                     std::int64_t i0, std::int64_t rows, std::int64_t j0, std::int64_t columns, std::int64_t p0,
-                    std::int64_t depths, const T* packed_b) {
+                    std::int64_t depths, const T* packed_b, const T* prepacked_a = nullptr) {
   const std::int64_t mr = kernel.mr, nr = kernel.nr;
-  T* packed_a = scratch<T>(0, static_cast<std::size_t>(round_up(rows, mr) * depths));
-  problem.pack_a(b, i0, p0, rows, depths, mr, packed_a);
+  const T* packed_a = prepacked_a;
+  if (!packed_a) {
+    T* buffer = scratch<T>(0, static_cast<std::size_t>(round_up(rows, mr) * depths));
+    problem.pack_a(b, i0, p0, rows, depths, mr, buffer);
+    packed_a = buffer;
+  }
   const T beta = p0 == 0 ? problem.beta : T(1);
   T* c = problem.c(b);
   for (std::int64_t jr = 0; jr < columns; jr += nr)
@@ -86,6 +98,24 @@ void gemm_independent_tasks(const GemmProblem<T>& problem, const gemm_detail::Mi
       std::max<std::int64_t>(1, (wanted_tasks + problem.batches * row_blocks - 1) / (problem.batches * row_blocks));
   const std::int64_t column_block = std::clamp(round_up((n + column_splits - 1) / column_splits, nr), nr, max_column_block);
   const std::int64_t column_blocks = (n + column_block - 1) / column_block;
+  const std::int64_t step = depth_step(k);
+  // A shared by all batches is packed once, as row block x depth block pieces laid end to
+  // end: piece (i0, p0) starts at i0 * k + p0 * rows_padded(i0).
+  std::unique_ptr<PackedBuffer<T>> shared_a;
+  auto shared_piece = [&](std::int64_t i0, std::int64_t p0) {
+    const std::int64_t rows = std::min(row_block, m - i0);
+    return shared_a->data + round_up(i0, kernel.mr) * k + p0 * round_up(rows, kernel.mr);
+  };
+  if (problem.a_same_for_all_batches && problem.batches > 1) {
+    shared_a = std::make_unique<PackedBuffer<T>>(static_cast<std::size_t>(round_up(m, kernel.mr) * k + kernel.mr * k));
+    const std::int64_t depth_blocks = (k + step - 1) / step;
+    parallel_for(row_blocks * depth_blocks, 1, [&](std::int64_t begin, std::int64_t end) {
+      for (std::int64_t piece = begin; piece < end; ++piece) {
+        const std::int64_t i0 = piece / depth_blocks * row_block, p0 = piece % depth_blocks * step;
+        problem.pack_a(0, i0, p0, std::min(row_block, m - i0), std::min(step, k - p0), kernel.mr, shared_piece(i0, p0));
+      }
+    });
+  }
   parallel_for(problem.batches * row_blocks * column_blocks, 1, [&](std::int64_t begin, std::int64_t end) {
     for (std::int64_t task = begin; task < end; ++task) {
       const std::int64_t b = task / (row_blocks * column_blocks);
@@ -93,10 +123,11 @@ void gemm_independent_tasks(const GemmProblem<T>& problem, const gemm_detail::Mi
       const std::int64_t j0 = task % column_blocks * column_block;
       const std::int64_t rows = std::min(row_block, m - i0), columns = std::min(column_block, n - j0);
       T* packed_b = scratch<T>(1, static_cast<std::size_t>(round_up(columns, nr) * depth_block));
-      for (std::int64_t p0 = 0; p0 < k; p0 += depth_block) {
-        const std::int64_t depths = std::min(depth_block, k - p0);
+      for (std::int64_t p0 = 0; p0 < k; p0 += step) {
+        const std::int64_t depths = std::min(step, k - p0);
         problem.pack_b(b, p0, j0, depths, columns, nr, packed_b);
-        multiply_block(problem, kernel, b, i0, rows, j0, columns, p0, depths, packed_b);
+        multiply_block(problem, kernel, b, i0, rows, j0, columns, p0, depths, packed_b,
+                       shared_a ? shared_piece(i0, p0) : nullptr);
       }
     }
   });
@@ -120,8 +151,9 @@ void gemm_shared_panels(const GemmProblem<T>& problem, const gemm_detail::Microk
     const std::int64_t wanted_tasks = 8 * threads;
     const std::int64_t column_parts = std::clamp<std::int64_t>((wanted_tasks + row_blocks - 1) / row_blocks, 1, panels);
     const std::int64_t panels_per_part = (panels + column_parts - 1) / column_parts;
-    for (std::int64_t p0 = 0; p0 < k; p0 += depth_block) {
-      const std::int64_t depths = std::min(depth_block, k - p0);
+    const std::int64_t step = depth_step(k);
+    for (std::int64_t p0 = 0; p0 < k; p0 += step) {
+      const std::int64_t depths = std::min(step, k - p0);
       const std::int64_t pack_grain = std::max<std::int64_t>(1, panels / (4 * std::max(1, num_threads())));
       parallel_for(panels, pack_grain, [&](std::int64_t first, std::int64_t last) {
         const std::int64_t start = first * nr;

@@ -37,6 +37,8 @@ struct GemmProblem {
   // C_b's first element; rows are c_row_stride apart, columns contiguous.
   std::function<T*(std::int64_t b)> c;
   std::int64_t c_row_stride = 0;
+  // A is the same matrix for every batch (a convolution's weights): pack it once.
+  bool a_same_for_all_batches = false;
 };
 
 template <class T>
