@@ -92,8 +92,14 @@ void multiply_block(const GemmProblem<T>& problem, const gemm_detail::Microkerne
 template <class T>
 void gemm_independent_tasks(const GemmProblem<T>& problem, const gemm_detail::Microkernel<T>& kernel) {
   const std::int64_t m = problem.m, n = problem.n, k = problem.k, nr = kernel.nr;
-  const std::int64_t row_blocks = (m + row_block - 1) / row_block;
-  const std::int64_t wanted_tasks = 2 * std::max(1, num_threads());
+  const std::int64_t threads = std::max(1, num_threads());
+  // One product with few rows: thinner row blocks rather than column splits, since every
+  // column split packs the whole of A again (for a weight gradient, the im2col).
+  std::int64_t block_rows = row_block;
+  if (problem.batches == 1 && m < threads * row_block)
+    block_rows = std::min(row_block, round_up((m + threads - 1) / threads, kernel.mr));
+  const std::int64_t row_blocks = (m + block_rows - 1) / block_rows;
+  const std::int64_t wanted_tasks = problem.batches == 1 ? threads : 2 * threads;
   const std::int64_t column_splits =
       std::max<std::int64_t>(1, (wanted_tasks + problem.batches * row_blocks - 1) / (problem.batches * row_blocks));
   const std::int64_t column_block = std::clamp(round_up((n + column_splits - 1) / column_splits, nr), nr, max_column_block);
@@ -119,9 +125,9 @@ void gemm_independent_tasks(const GemmProblem<T>& problem, const gemm_detail::Mi
   parallel_for(problem.batches * row_blocks * column_blocks, 1, [&](std::int64_t begin, std::int64_t end) {
     for (std::int64_t task = begin; task < end; ++task) {
       const std::int64_t b = task / (row_blocks * column_blocks);
-      const std::int64_t i0 = (task / column_blocks % row_blocks) * row_block;
+      const std::int64_t i0 = (task / column_blocks % row_blocks) * block_rows;
       const std::int64_t j0 = task % column_blocks * column_block;
-      const std::int64_t rows = std::min(row_block, m - i0), columns = std::min(column_block, n - j0);
+      const std::int64_t rows = std::min(block_rows, m - i0), columns = std::min(column_block, n - j0);
       T* packed_b = scratch<T>(1, static_cast<std::size_t>(round_up(columns, nr) * depth_block));
       for (std::int64_t p0 = 0; p0 < k; p0 += step) {
         const std::int64_t depths = std::min(step, k - p0);
