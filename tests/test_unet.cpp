@@ -1,0 +1,125 @@
+// The flagship U-Net: names, shapes and count against PyTorch's listing, initialisation
+// as the spec says, and forward/backward parity with the PyTorch mirror.
+#include <fstream>
+#include <sstream>
+
+#include "nn/safetensors.hpp"
+#include "nn/unet.hpp"
+#include "tests/test_support.hpp"
+
+namespace ddpm::testing {
+
+TEST_CASE("the default U-Net's parameters match PyTorch's listing line for line") {
+  std::ifstream listing(DDPM_TEST_FIXTURES "/torch_unet_params.txt");
+  REQUIRE(listing);
+  std::string header;
+  std::getline(listing, header);
+  Generator generator(0);
+  const nn::UNet model(nn::UNetConfig{}, generator);
+  const auto parameters = model.named_parameters();
+  std::size_t index = 0;
+  for (std::string line; std::getline(listing, line); ++index) {
+    std::istringstream fields(line);
+    std::string name, shape, count;
+    std::getline(fields, name, '\t');
+    std::getline(fields, shape, '\t');
+    std::getline(fields, count, '\t');
+    REQUIRE(index < parameters.size());
+    INFO("line ", index + 2, ": ", line);
+    CHECK(parameters[index].first == name);
+    CHECK(shape_string(parameters[index].second.shape()) == shape);
+  }
+  CHECK(index == parameters.size());
+  CHECK(parameters.size() == 268);
+  CHECK(model.parameter_count() == 1623169);
+  CHECK(header.find("1623169 parameters in 268 tensors") != std::string::npos);
+}
+
+TEST_CASE("initialisation follows the spec: zeros where the reference zeroes, PyTorch bounds elsewhere") {
+  Generator generator(3);
+  nn::UNetConfig config;
+  config.num_classes = 10;
+  const nn::UNet model(config, generator);
+  const auto state = model.state_dict();
+  for (const auto& [name, parameter] : model.named_parameters()) {
+    const bool zeroed = name.find(".conv2.") != std::string::npos || name.find(".proj.") != std::string::npos ||
+                        name.rfind("conv_out.", 0) == 0;
+    const double largest = max(abs(parameter.value())).item();
+    INFO(name);
+    if (zeroed) {
+      CHECK(largest == 0.0);
+    } else if (name.find("norm") != std::string::npos) {
+      CHECK(largest == (name.ends_with(".weight") ? 1.0 : 0.0));
+    } else if (name == "label_embed.weight") {
+      CHECK(parameter.shape() == Shape{11, 128});
+      CHECK(std::abs(mean(parameter.value()).item()) < 0.05);
+      CHECK(var(parameter.value()).item() == doctest::Approx(1.0).epsilon(0.1));
+    } else {
+      // kaiming-uniform(a = sqrt 5) and the bias both stay within 1/sqrt(fan_in).
+      const Shape& weight_shape = name.ends_with(".bias") ? state.at(name.substr(0, name.size() - 4) + "weight").shape()
+                                                           : parameter.shape();
+      std::int64_t fan_in = 1;
+      for (std::size_t i = 1; i < weight_shape.size(); ++i) fan_in *= weight_shape[i];
+      const double bound = 1.0 / std::sqrt(static_cast<double>(fan_in));
+      CHECK(largest <= bound);
+      if (parameter.numel() > 100) CHECK(largest > 0.9 * bound);
+    }
+  }
+}
+
+TEST_CASE("the U-Net runs forward and backward at the default size, with the right shapes") {
+  Generator generator(1), dropout(2);
+  nn::UNetConfig config;
+  config.learn_sigma = true;
+  const nn::UNet model(config, generator);
+  Generator data(5);
+  const Variable x(randn({2, 1, 28, 28}, data));
+  const Variable out = model.forward(x, Tensor::from_vector<std::int64_t>({0, 999}, {2}), Tensor(), dropout);
+  CHECK(out.shape() == Shape{2, 2, 28, 28});
+  mean(square(out)).backward();
+  for (const auto& [name, parameter] : model.named_parameters()) {
+    INFO(name);
+    CHECK(parameter.has_grad());
+  }
+  CHECK_THROWS_WITH_AS(model.forward(Variable(zeros({2, 1, 27, 27})), Tensor::from_vector<std::int64_t>({0, 1}, {2}), Tensor(), dropout),
+                       doctest::Contains("input must be [B, 1, 28, 28], got [2, 1, 27, 27]"), TensorError);
+}
+
+TEST_CASE("load_state_dict reports every missing, unexpected and mis-shaped tensor at once") {
+  Generator generator(0);
+  nn::UNet model(nn::UNetConfig{}, generator);
+  auto tensors = model.state_dict();
+  tensors.erase("conv_in.weight");
+  tensors.erase("mid.attn.q.bias");
+  tensors["norm_out.weight"] = ones({7});
+  tensors["extra.weight"] = ones({1});
+  try {
+    model.load_state_dict(tensors);
+    FAIL("no error");
+  } catch (const TensorError& error) {
+    const std::string message = error.what();
+    CHECK(message.find("4 problem(s)") != std::string::npos);
+    CHECK(message.find("missing: conv_in.weight [32, 1, 3, 3]") != std::string::npos);
+    CHECK(message.find("missing: mid.attn.q.bias") != std::string::npos);
+    CHECK(message.find("wrong shape: norm_out.weight expected [32], got [7]") != std::string::npos);
+    CHECK(message.find("unexpected: extra.weight") != std::string::npos);
+  }
+}
+
+TEST_CASE("config JSON is torch_unet.py's and invalid configs are refused by field") {
+  nn::UNetConfig config;
+  CHECK(config.to_json() ==
+        R"({"attn_resolutions":[7],"ch":32,"ch_mult":[1,2,2],"dropout":0.1,"image_size":28,"in_channels":1,"learn_sigma":false,"num_classes":0,"num_res_blocks":2})");
+  const nn::UNetConfig parsed = nn::UNetConfig::from_json(
+      R"({"attn_resolutions": [7], "ch": 32, "ch_mult": [1, 2, 2], "dropout": 0.1, "image_size": 28, "in_channels": 1, "learn_sigma": false, "num_classes": 0, "num_res_blocks": 2})");
+  CHECK(parsed.to_json() == config.to_json());
+  config.ch = 12;
+  CHECK_THROWS_WITH_AS(config.validate(), doctest::Contains("ch must be a positive multiple of 8"), TensorError);
+  config.ch = 32;
+  config.image_size = 27;
+  CHECK_THROWS_WITH_AS(config.validate(), doctest::Contains("cannot be halved"), TensorError);
+  CHECK_THROWS_WITH_AS(nn::UNetConfig::from_json("{\"ch\": 32}"), doctest::Contains("cannot read configuration"),
+                       TensorError);
+}
+
+}  // namespace ddpm::testing
