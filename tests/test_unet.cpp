@@ -123,3 +123,47 @@ TEST_CASE("config JSON is torch_unet.py's and invalid configs are refused by fie
 }
 
 }  // namespace ddpm::testing
+
+namespace ddpm::testing {
+
+TEST_CASE("forward output and every parameter gradient match the PyTorch mirror") {
+  const SafetensorsContents fixture = read_safetensors(DDPM_TEST_FIXTURES "/unet_parity.safetensors");
+  const nn::UNetConfig config = nn::UNetConfig::from_json(fixture.metadata.at("config"));
+  Generator generator(0), dropout(0);
+  nn::UNet model(config, generator);
+  std::map<std::string, Tensor> parameters;
+  for (const auto& [name, tensor] : fixture.tensors)
+    if (name.rfind("param.", 0) == 0) parameters[name.substr(6)] = tensor;
+  model.load_state_dict(parameters);
+
+  const Variable out = model.forward(Variable(*fixture.find("input.x")), *fixture.find("input.t"),
+                                     *fixture.find("input.y"), dropout);
+  const Tensor& expected = *fixture.find("output");
+  // Relative error: against the tensor's largest magnitude, at most 1e-4.
+  auto relative_error = [](const Tensor& ours, const Tensor& theirs) {
+    const double scale = std::max(max(abs(theirs)).item(), 1e-30);
+    return max(abs(sub(ours, theirs))).item() / scale;
+  };
+  CHECK(relative_error(out.value(), expected) <= 1e-4);
+  Variable(out).backward(*fixture.find("loss_weights"));
+  // The attention keys' bias has an exactly zero gradient (softmax ignores a constant
+  // added to every score of a row): both sides hold rounding noise there, so each
+  // tensor's scale is floored at 1e-3 of the largest gradient in the model.
+  double largest_gradient = 0;
+  for (const auto& [name, tensor] : fixture.tensors)
+    if (name.rfind("grad.", 0) == 0) largest_gradient = std::max(largest_gradient, max(abs(tensor)).item());
+  int compared = 0;
+  for (const auto& [name, parameter] : model.named_parameters()) {
+    const Tensor* gradient = fixture.find("grad." + name);
+    REQUIRE(gradient != nullptr);
+    const double scale = std::max(max(abs(*gradient)).item(), 1e-3 * largest_gradient);
+    const double error = max(abs(sub(parameter.grad(), *gradient))).item() / scale;
+    INFO(name, " relative error ", error);
+    CHECK(error <= 1e-4);
+    ++compared;
+  }
+  CHECK(compared == static_cast<int>(model.named_parameters().size()));
+  CHECK(compared > 60);
+}
+
+}  // namespace ddpm::testing
