@@ -1,0 +1,61 @@
+#pragma once
+// The `ddpm` subcommands. Each returns the process exit status; errors are reported as
+// exceptions whose message the caller prints as one line.
+#include <string>
+#include <vector>
+
+#include "nn/unet.hpp"
+
+namespace ddpm::tools {
+
+struct TrainOptions {
+  std::string data = "fashion-mnist";
+  nn::UNetConfig model;
+  std::string schedule = "linear";
+  std::int64_t timesteps = 1000;
+  std::string loss = "simple";
+  bool class_conditional = false;
+  double label_dropout = 0.1;
+  std::int64_t steps = 1000;
+  std::int64_t batch = 64;
+  double learning_rate = 2e-4;
+  std::string lr_schedule = "constant";
+  std::int64_t warmup = 0;
+  double ema_decay = 0.9999;
+  double clip = 1.0;
+  std::uint64_t seed = 0;
+  int threads = 0;
+  std::string out = "runs/ddpm";
+  std::int64_t checkpoint_every = 500;
+  std::int64_t sample_every = 0;
+  std::int64_t sample_count = 16;
+  std::int64_t sample_steps = 50;
+  std::int64_t log_every = 10;
+  bool resume = false;
+  bool quiet = false;
+};
+int run_train(const TrainOptions& options);
+
+struct SampleOptions {
+  std::string checkpoint;
+  std::string out = "samples.png";
+  std::int64_t n = 16;
+  std::int64_t batch = 64;
+  std::uint64_t seed = 0;
+  std::string sampler = "ancestral";
+  std::int64_t steps = 0;  // 0: all of the schedule's steps
+  double eta = 0.0;
+  std::string variance = "large";
+  bool ema = true;
+  std::int64_t label = -1;
+  double guidance = 0.0;
+  std::string trajectory;
+  std::string raw;
+  int threads = 0;
+  bool quiet = false;
+};
+int run_sample(const SampleOptions& options);
+
+int run_info(const std::string& checkpoint);
+
+}  // namespace ddpm::tools

@@ -1,0 +1,114 @@
+// The `ddpm` command line: train, sample, info.
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+#include <exception>
+
+#include "tools/commands.hpp"
+
+namespace {
+
+std::vector<std::int64_t> parse_list(const std::string& text, const char* option) {
+  std::vector<std::int64_t> values;
+  std::size_t start = 0;
+  while (start <= text.size() && !text.empty()) {
+    const std::size_t comma = text.find(',', start);
+    const std::string item = text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    try {
+      std::size_t used = 0;
+      values.push_back(std::stoll(item, &used));
+      if (used != item.size()) throw std::invalid_argument(item);
+    } catch (const std::exception&) {
+      throw CLI::ValidationError(option, "'" + text + "' is not a comma-separated list of integers");
+    }
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return values;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace ddpm::tools;
+  CLI::App app{"ddpm: train, sample and inspect denoising diffusion models on the CPU"};
+  app.require_subcommand(1);
+  app.set_help_all_flag("--help-all", "Help for every command");
+
+  TrainOptions train;
+  std::string ch_mult = "1,2,2", attention = "7";
+  auto* train_command = app.add_subcommand("train", "Train a DDPM (L_simple) and write checkpoints, a log and a loss plot");
+  train_command->add_option("--data", train.data, "fashion-mnist, or idx:IMAGES[,LABELS] (MNIST-format, .gz or not)")->capture_default_str();
+  train_command->add_option("--ch", train.model.ch, "Base channel count (a multiple of 8)")->capture_default_str()->check(CLI::Range(8, 1024));
+  train_command->add_option("--ch-mult", ch_mult, "Channel multipliers per level")->capture_default_str();
+  train_command->add_option("--num-res-blocks", train.model.num_res_blocks, "Residual blocks per level")->capture_default_str()->check(CLI::Range(1, 16));
+  train_command->add_option("--attn", attention, "Resolutions with self-attention (comma separated, empty for none)")->capture_default_str();
+  train_command->add_option("--dropout", train.model.dropout, "Dropout in residual blocks")->capture_default_str()->check(CLI::Range(0.0, 0.99));
+  train_command->add_option("--schedule", train.schedule, "Noise schedule")->capture_default_str()->check(CLI::IsMember({"linear", "cosine", "quadratic", "sigmoid"}));
+  train_command->add_option("--timesteps", train.timesteps, "Diffusion steps T")->capture_default_str()->check(CLI::Range(2, 100000));
+  train_command->add_option("--loss", train.loss, "Training loss (vlb and hybrid are not implemented yet)")->capture_default_str()->check(CLI::IsMember({"simple"}));
+  train_command->add_flag("--class-cond", train.class_conditional, "Condition on the data's labels (null label dropout for guidance)");
+  train_command->add_option("--label-dropout", train.label_dropout, "Probability of the null label with --class-cond")->capture_default_str()->check(CLI::Range(0.0, 1.0));
+  train_command->add_option("--steps", train.steps, "Total training steps (a resumed run continues up to this)")->capture_default_str()->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
+  train_command->add_option("--batch", train.batch, "Images per step")->capture_default_str()->check(CLI::Range(1, 65536));
+  train_command->add_option("--lr", train.learning_rate, "Adam learning rate")->capture_default_str()->check(CLI::Range(0.0, 1.0));
+  train_command->add_option("--lr-schedule", train.lr_schedule, "Learning-rate schedule")->capture_default_str()->check(CLI::IsMember({"constant", "linear-warmup", "cosine"}));
+  train_command->add_option("--warmup", train.warmup, "Warm-up steps of the learning-rate schedule")->capture_default_str()->check(CLI::NonNegativeNumber);
+  train_command->add_option("--ema", train.ema_decay, "EMA decay (with warm-up min(d, (1+n)/(10+n)))")->capture_default_str()->check(CLI::Range(0.0, 1.0));
+  train_command->add_option("--clip", train.clip, "Global gradient-norm clip")->capture_default_str()->check(CLI::PositiveNumber);
+  train_command->add_option("--seed", train.seed, "Seed of initialisation, data order and noise")->capture_default_str();
+  train_command->add_option("--threads", train.threads, "Worker threads (0: all cores)")->capture_default_str()->check(CLI::Range(0, 1024));
+  train_command->add_option("--out", train.out, "Output directory")->capture_default_str();
+  train_command->add_option("--checkpoint-every", train.checkpoint_every, "Steps between checkpoints (and one at the end)")->capture_default_str()->check(CLI::NonNegativeNumber);
+  train_command->add_option("--sample-every", train.sample_every, "Steps between sample grids (0: none)")->capture_default_str()->check(CLI::NonNegativeNumber);
+  train_command->add_option("--sample-count", train.sample_count, "Images in each sample grid")->capture_default_str()->check(CLI::Range(1, 1024));
+  train_command->add_option("--sample-steps", train.sample_steps, "DDIM steps for the sample grids")->capture_default_str()->check(CLI::Range(1, 100000));
+  train_command->add_option("--log-every", train.log_every, "Steps between log.csv lines")->capture_default_str()->check(CLI::Range(1, 1000000));
+  train_command->add_flag("--resume", train.resume, "Continue from DIR/checkpoint.safetensors");
+  train_command->add_flag("--quiet", train.quiet, "No progress line");
+
+  SampleOptions sample;
+  auto* sample_command = app.add_subcommand("sample", "Draw images from a checkpoint into a PNG grid");
+  sample_command->add_option("--checkpoint", sample.checkpoint, "Checkpoint file")->required();
+  sample_command->add_option("--out", sample.out, "PNG grid to write")->capture_default_str();
+  sample_command->add_option("--n", sample.n, "Number of images")->capture_default_str()->check(CLI::Range(1, 1 << 20));
+  sample_command->add_option("--batch", sample.batch, "Images per model call")->capture_default_str()->check(CLI::Range(1, 4096));
+  sample_command->add_option("--seed", sample.seed, "Noise seed (the same seed gives the same images for any --batch)")->capture_default_str();
+  sample_command->add_option("--sampler", sample.sampler, "Sampler")->capture_default_str()->check(CLI::IsMember({"ancestral", "ddim"}));
+  sample_command->add_option("--steps", sample.steps, "Sampling steps (0: all T; fewer: respaced)")->capture_default_str()->check(CLI::NonNegativeNumber);
+  sample_command->add_option("--eta", sample.eta, "DDIM eta (0: deterministic)")->capture_default_str()->check(CLI::Range(0.0, 10.0));
+  sample_command->add_option("--variance", sample.variance, "Ancestral variance: large (beta), small (posterior), learned")->capture_default_str()->check(CLI::IsMember({"large", "small", "learned"}));
+  sample_command->add_flag("--ema,!--no-ema", sample.ema, "Use the EMA weights (default) or the raw ones");
+  sample_command->add_option("--class", sample.label, "Class label for conditional models (-1: unconditional)")->capture_default_str();
+  sample_command->add_option("--guidance", sample.guidance, "Classifier-free guidance weight w")->capture_default_str();
+  sample_command->add_option("--trajectory", sample.trajectory, "PNG of the denoising process (rows: samples; columns: x_t from noise to image)");
+  sample_command->add_option("--raw", sample.raw, "Save the samples as a tensor: FILE.safetensors (float in [-1, 1]) or an IDX file (bytes)");
+  sample_command->add_option("--threads", sample.threads, "Worker threads (0: all cores)")->capture_default_str()->check(CLI::Range(0, 1024));
+  sample_command->add_flag("--quiet", sample.quiet, "No progress line");
+
+  std::string info_path;
+  auto* info_command = app.add_subcommand("info", "Show what a checkpoint holds");
+  info_command->add_option("file", info_path, "Checkpoint file")->required();
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& error) {
+    return app.exit(error);
+  }
+  try {
+    if (train_command->parsed()) {
+      train.model.ch_mult = parse_list(ch_mult, "--ch-mult");
+      train.model.attn_resolutions = parse_list(attention, "--attn");
+      return run_train(train);
+    }
+    if (sample_command->parsed()) return run_sample(sample);
+    if (info_command->parsed()) return run_info(info_path);
+  } catch (const CLI::ValidationError& error) {
+    std::fprintf(stderr, "ddpm: %s\n", error.what());
+    return 2;
+  } catch (const std::exception& error) {
+    std::fprintf(stderr, "\nddpm: error: %s\n", error.what());
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,88 @@
+// `ddpm sample`: images from a checkpoint, as a PNG grid, a trajectory picture and raw tensors.
+#include <cmath>
+#include <cstdio>
+#include <stdexcept>
+
+#include "ddpm/sampler.hpp"
+#include "tensor/tensor_library.hpp"
+#include "tools/checkpoint.hpp"
+#include "tools/commands.hpp"
+#include "tools/idx.hpp"
+#include "tools/image_grid.hpp"
+
+namespace ddpm::tools {
+
+int run_sample(const SampleOptions& options) {
+  set_num_threads(options.threads);
+  if (options.n < 1) throw std::runtime_error("--n must be >= 1");
+  const Checkpoint checkpoint = Checkpoint::read(options.checkpoint);
+  const nn::UNetConfig config = checkpoint.config();
+  Generator init(0), unused(0);
+  nn::UNet model(config, init);
+  if (options.ema && !checkpoint.has_ema())
+    throw std::runtime_error(options.checkpoint + ": has no EMA weights; use --no-ema");
+  model.load_state_dict(options.ema ? checkpoint.ema_tensors(model) : checkpoint.model_tensors(model));
+  model.eval();
+  if (options.label >= 0 && options.label >= config.num_classes)
+    throw std::runtime_error("--class " + std::to_string(options.label) + ": the model has " +
+                             std::to_string(config.num_classes) + " classes");
+  const diffusion::NoiseSchedule schedule = diffusion::make_schedule(
+      diffusion::parse_schedule_kind(checkpoint.meta("schedule")), std::stoll(checkpoint.meta("timesteps")));
+  diffusion::SamplerOptions sampler;
+  sampler.steps = options.steps;
+  sampler.ddim = options.sampler == "ddim";
+  if (!sampler.ddim && options.sampler != "ancestral") throw std::runtime_error("--sampler must be ancestral or ddim");
+  sampler.eta = options.eta;
+  sampler.variance = diffusion::parse_variance(options.variance);
+  if (sampler.variance == diffusion::Variance::Learned && !config.learn_sigma)
+    throw std::runtime_error("--variance learned needs a model trained with a learned variance");
+  sampler.guidance = options.guidance;
+  sampler.seed = options.seed;
+  sampler.record_every = options.trajectory.empty() ? 0 : std::max<std::int64_t>(1, (options.steps > 0 ? options.steps : schedule.size()) / 10);
+  const auto denoiser = [&](const Tensor& x, const Tensor& t, const Tensor& y) {
+    NoGrad no_grad;
+    return model.forward(Variable(x), t, y, unused).value();
+  };
+  std::vector<Tensor> pieces, trajectory_rows;
+  for (std::int64_t first = 0; first < options.n; first += options.batch) {
+    const std::int64_t count = std::min(options.batch, options.n - first);
+    sampler.first_image = first;
+    sampler.labels = options.label >= 0 ? full({count}, static_cast<double>(options.label), DType::Int64) : Tensor();
+    const std::int64_t total = options.steps > 0 ? options.steps : schedule.size();
+    sampler.progress = [&](std::int64_t done, std::int64_t all) {
+      if (!options.quiet) std::fprintf(stderr, "\rsampling images %lld-%lld: step %lld/%lld   ", static_cast<long long>(first),
+                                       static_cast<long long>(first + count - 1), static_cast<long long>(done), static_cast<long long>(all));
+    };
+    (void)total;
+    const auto result = diffusion::sample(schedule, denoiser, {count, config.in_channels, config.image_size, config.image_size}, sampler);
+    pieces.push_back(result.images);
+    if (first == 0 && !options.trajectory.empty())
+      for (const Tensor& x : result.trajectory) trajectory_rows.push_back(x.narrow(0, 0, std::min<std::int64_t>(count, 8)));
+  }
+  if (!options.quiet) std::fprintf(stderr, "\n");
+  const Tensor images = concat(pieces, 0);
+  write_png(options.out, image_grid(images));
+  if (!options.trajectory.empty()) {
+    // One row per sample, one column per recorded step, from noise to image.
+    const std::int64_t rows = trajectory_rows.front().size(0), columns = static_cast<std::int64_t>(trajectory_rows.size());
+    std::vector<Tensor> ordered;
+    for (std::int64_t r = 0; r < rows; ++r)
+      for (const Tensor& step : trajectory_rows) ordered.push_back(minimum(maximum(step.narrow(0, r, 1), -1.0), 1.0));
+    write_png(options.trajectory, image_grid(concat(ordered, 0), columns));
+  }
+  if (!options.raw.empty()) {
+    if (options.raw.ends_with(".safetensors")) {
+      write_safetensors(options.raw, {{"images", images}}, {{"range", "[-1, 1]"}, {"checkpoint", options.checkpoint}});
+    } else {
+      std::vector<std::uint8_t> bytes;
+      for (float v : images.to_vector<float>())
+        bytes.push_back(static_cast<std::uint8_t>(std::lround((std::min(std::max(v, -1.0f), 1.0f) + 1.0f) * 127.5f)));
+      if (config.in_channels != 1) throw std::runtime_error("--raw IDX output needs single-channel images; use .safetensors");
+      write_idx(options.raw, {options.n, config.image_size, config.image_size}, bytes);
+    }
+  }
+  std::fprintf(stderr, "wrote %lld samples to %s\n", static_cast<long long>(options.n), options.out.c_str());
+  return 0;
+}
+
+}  // namespace ddpm::tools
