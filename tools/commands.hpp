@@ -32,6 +32,7 @@ struct TrainOptions {
   std::int64_t sample_steps = 50;
   std::int64_t log_every = 10;
   bool resume = false;
+  bool data_given = false;  // --data was on the command line (it then wins over the checkpoint's)
   bool quiet = false;
 };
 int run_train(const TrainOptions& options);

@@ -99,6 +99,7 @@ int main(int argc, char** argv) {
     if (train_command->parsed()) {
       train.model.ch_mult = parse_list(ch_mult, "--ch-mult");
       train.model.attn_resolutions = parse_list(attention, "--attn");
+      train.data_given = train_command->count("--data") > 0;
       return run_train(train);
     }
     if (sample_command->parsed()) return run_sample(sample);

@@ -70,7 +70,7 @@ int run_train(const TrainOptions& requested) {
     options.timesteps = std::stoll(resumed->meta("timesteps"));
     options.seed = std::stoull(resumed->meta("seed"));
     options.batch = std::stoll(resumed->meta("batch"));
-    options.data = resumed->meta("data");
+    if (!options.data_given) options.data = resumed->meta("data");
     options.learning_rate = std::stod(resumed->meta("lr"));
     options.class_conditional = options.model.num_classes > 0;
   }

@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# End-to-end test of the `ddpm` binary on tiny generated data (8x8 images, a tiny model):
+# train -> checkpoint -> resume equivalence -> sample -> info, Ctrl-C, and bad inputs.
+# Usage: test_cli.sh PATH/TO/ddpm SCRATCH_DIR
+set -uo pipefail
+ddpm=$1
+work=$2
+rm -rf "$work" && mkdir -p "$work" && cd "$work" || exit 1
+passed=0
+failed=0
+pass() { passed=$((passed + 1)); }
+fail() { echo "FAILED: $*"; failed=$((failed + 1)); }
+expect() {  # expect NAME EXIT_CODE PATTERN -- command...
+  local name=$1 code=$2 pattern=$3
+  shift 4
+  local output status
+  output=$("$@" 2>&1)
+  status=$?
+  if [[ $status -ne $code ]]; then fail "$name: exit $status, expected $code: $output"; return; fi
+  if [[ -n $pattern ]] && ! grep -q -- "$pattern" <<<"$output"; then fail "$name: output lacks '$pattern': $output"; return; fi
+  pass
+}
+
+# 16 images of 8x8 (a gradient pattern) and 16 labels, as IDX files.
+{
+  printf '\x00\x00\x08\x03\x00\x00\x00\x10\x00\x00\x00\x08\x00\x00\x00\x08'
+  for ((i = 0; i < 16 * 64; i++)); do printf "\\x$(printf %02x $(((i * 7 + i / 64 * 13) % 256)))"; done
+} > images.idx
+{
+  printf '\x00\x00\x08\x01\x00\x00\x00\x10'
+  for ((i = 0; i < 16; i++)); do printf "\\x$(printf %02x $((i % 4)))"; done
+} > labels.idx
+head -c 500 images.idx > truncated.idx
+
+tiny=(--ch 8 --ch-mult 1,2 --num-res-blocks 1 --attn 4 --batch 4 --quiet --threads 2)
+
+expect "train" 0 "done: 6 steps" -- "$ddpm" train --data idx:images.idx "${tiny[@]}" --steps 6 --checkpoint-every 3 --out A
+for file in A/checkpoint.safetensors A/log.csv A/loss.png; do [[ -s $file ]] && pass || fail "train did not write $file"; done
+[[ $(wc -l < A/log.csv) -eq 2 ]] && pass || fail "log.csv should have a header and one line (log every 10, last step 6)"
+
+# Resume equivalence: 3 steps, then resume to 6, gives the same checkpoint bytes.
+expect "train 3" 0 "done: 3 steps" -- "$ddpm" train --data idx:images.idx "${tiny[@]}" --steps 3 --out B
+expect "resume" 0 "done: 6 steps" -- "$ddpm" train --data idx:images.idx "${tiny[@]}" --steps 6 --resume --out B
+cmp -s A/checkpoint.safetensors B/checkpoint.safetensors && pass || fail "resumed checkpoint differs from the uninterrupted one"
+
+# Class-conditional training and guided sampling.
+expect "train conditional" 0 "done: 2 steps" -- "$ddpm" train --data idx:images.idx,labels.idx --class-cond "${tiny[@]}" --steps 2 --out C
+expect "sample guided" 0 "wrote 3 samples" -- "$ddpm" sample --checkpoint C/checkpoint.safetensors --n 3 --steps 3 --class 2 --guidance 1.5 --out guided.png --quiet
+
+expect "sample" 0 "wrote 5 samples" -- "$ddpm" sample --checkpoint A/checkpoint.safetensors --n 5 --batch 2 --sampler ddim --steps 4 \
+  --out samples.png --trajectory trajectory.png --raw raw.safetensors --quiet
+for file in samples.png trajectory.png raw.safetensors; do [[ -s $file ]] && pass || fail "sample did not write $file"; done
+[[ $(head -c 8 samples.png | od -An -tx1 | tr -d ' \n') == 89504e470d0a1a0a ]] && pass || fail "samples.png is not a PNG"
+expect "sample raw idx" 0 "wrote 2 samples" -- "$ddpm" sample --checkpoint A/checkpoint.safetensors --n 2 --steps 2 --no-ema --raw raw.idx --out s2.png --quiet
+[[ $(stat -c %s raw.idx) -eq $((16 + 2 * 64)) ]] && pass || fail "raw.idx has the wrong size"
+# The same seed gives the same images whatever the batch split.
+"$ddpm" sample --checkpoint A/checkpoint.safetensors --n 4 --batch 4 --steps 3 --raw split1.safetensors --out x.png --quiet 2>/dev/null
+"$ddpm" sample --checkpoint A/checkpoint.safetensors --n 4 --batch 1 --steps 3 --raw split2.safetensors --out x.png --quiet 2>/dev/null
+cmp -s split1.safetensors split2.safetensors && pass || fail "samples depend on the batch split"
+
+expect "info" 0 "step        6" -- "$ddpm" info A/checkpoint.safetensors
+
+# Ctrl-C finishes the step, saves and exits cleanly.
+"$ddpm" train --data idx:images.idx "${tiny[@]}" --steps 100000 --log-every 1 --out D > D.log 2>&1 &
+pid=$!
+for ((i = 0; i < 200; i++)); do [[ -s D/log.csv && $(wc -l < D/log.csv) -ge 3 ]] && break; sleep 0.1; done
+kill -INT $pid
+wait $pid
+status=$?
+[[ $status -eq 0 ]] && grep -q "interrupted: checkpoint at step" D.log && [[ -s D/checkpoint.safetensors ]] && pass \
+  || fail "SIGINT: exit $status, log: $(cat D.log)"
+
+# Bad inputs: one clear line, a non-zero exit, nothing saved is damaged.
+expect "missing data" 1 "cannot open" -- "$ddpm" train --data idx:missing.idx "${tiny[@]}" --steps 1 --out E
+expect "truncated data" 1 "truncated" -- "$ddpm" train --data idx:truncated.idx "${tiny[@]}" --steps 1 --out E
+expect "unknown option" 109 "--bogus" -- "$ddpm" train --bogus
+expect "bad value" 105 "--batch" -- "$ddpm" train --batch 0
+expect "bad list" 2 "--ch-mult" -- "$ddpm" train --ch-mult 1,x --out E
+expect "unwritable output" 1 "cannot create the output directory" -- "$ddpm" train --data idx:images.idx "${tiny[@]}" --steps 1 --out /proc/ddpm-test
+expect "resume without checkpoint" 1 "no checkpoint" -- "$ddpm" train --data idx:images.idx "${tiny[@]}" --resume --out F
+cp A/checkpoint.safetensors good.safetensors
+head -c 3000 A/checkpoint.safetensors > truncated.safetensors
+expect "truncated checkpoint" 1 "truncated.safetensors" -- "$ddpm" sample --checkpoint truncated.safetensors --out z.png
+expect "missing checkpoint" 1 "cannot open" -- "$ddpm" sample --checkpoint nothing.safetensors --out z.png
+expect "class of unconditional model" 1 "--class 3" -- "$ddpm" sample --checkpoint A/checkpoint.safetensors --class 3 --out z.png
+# Resuming a run on data of another size is refused and leaves the checkpoint as it was.
+{ printf '\x00\x00\x08\x03\x00\x00\x00\x02\x00\x00\x00\x04\x00\x00\x00\x04'; head -c 32 /dev/zero; } > small.idx
+expect "resume on other data" 1 "expects 8" -- "$ddpm" train --data idx:small.idx "${tiny[@]}" --steps 8 --resume --out A
+cmp -s A/checkpoint.safetensors good.safetensors && pass || fail "a refused resume changed the checkpoint"
+
+echo "$passed passed, $failed failed"
+[[ $failed -eq 0 ]]
