@@ -187,23 +187,12 @@ template <class T>
 void pack_taps_by_row(const ShiftedPlanes<T>& planes, std::int64_t row, std::int64_t depth, std::int64_t rows,
                       std::int64_t depths, std::int64_t mr, T* out) {
   thread_local std::vector<RowSegment> segments;
-  thread_local std::vector<T> line;
   row_segments(depth, depths, planes.out_height, planes.out_width, segments);
-  line.resize(static_cast<std::size_t>(depths));
-  for (std::int64_t panel = 0; panel * mr < rows; ++panel) {
-    T* destination = out + panel * mr * depths;
-    const std::int64_t valid = std::min(mr, rows - panel * mr);
-    for (std::int64_t r = 0; r < mr; ++r) {
-      if (r >= valid) {
-        for (std::int64_t p = 0; p < depths; ++p) destination[p * mr + r] = T(0);
-        continue;
-      }
-      for (const RowSegment& segment : segments)
-        copy_strided(planes.at(segment.image, row + panel * mr + r, segment.row, segment.first_column), segment.length,
-                     planes.stride, line.data() + segment.start);
-      for (std::int64_t p = 0; p < depths; ++p) destination[p * mr + r] = line[p];
-    }
-  }
+  pack_a_by_rows<T>(rows, depths, mr, out, [&](std::int64_t i, T* line) {
+    for (const RowSegment& segment : segments)
+      copy_strided(planes.at(segment.image, row + i, segment.row, segment.first_column), segment.length, planes.stride,
+                   line + segment.start);
+  });
 }
 
 // B of the weight-gradient GEMM: element (p = (n, ohw), co) = dY[n, co, ohw].
@@ -415,38 +404,11 @@ Tensor conv2d_weight_gradient(const Tensor& output_gradient, const Tensor& input
 
 // ---- references: the definition, loop by loop, accumulating in double ----
 
-Tensor conv2d_reference(const Tensor& input, const Tensor& weight, const Tensor& bias,
-                        const Convolution2dOptions& options) {
-  const Geometry g = make_geometry(input.shape(), weight.shape(), options, "conv2d");
-  Tensor output = Tensor::empty({g.batch, g.out_channels, g.out_height, g.out_width}, input.dtype());
-  const auto x = input.to_vector<double>(), w = weight.to_vector<double>();
-  const auto b = bias.defined() ? bias.to_vector<double>() : std::vector<double>(g.out_channels, 0.0);
-  std::vector<double> y(static_cast<std::size_t>(output.numel()));
-  for (std::int64_t n = 0; n < g.batch; ++n)
-    for (std::int64_t co = 0; co < g.out_channels; ++co)
-      for (std::int64_t oh = 0; oh < g.out_height; ++oh)
-        for (std::int64_t ow = 0; ow < g.out_width; ++ow) {
-          double total = b[co];
-          for (std::int64_t ci = 0; ci < g.in_channels; ++ci)
-            for (std::int64_t kh = 0; kh < g.kernel_height; ++kh)
-              for (std::int64_t kw = 0; kw < g.kernel_width; ++kw) {
-                const std::int64_t ih = oh * g.stride - g.padding + kh * g.dilation;
-                const std::int64_t iw = ow * g.stride - g.padding + kw * g.dilation;
-                if (ih < 0 || ih >= g.height || iw < 0 || iw >= g.width) continue;
-                total += x[((n * g.in_channels + ci) * g.height + ih) * g.width + iw] *
-                         w[((co * g.in_channels + ci) * g.kernel_height + kh) * g.kernel_width + kw];
-              }
-          y[((n * g.out_channels + co) * g.out_height + oh) * g.out_width + ow] = total;
-        }
-  output.copy_(Tensor::from_vector(y, output.shape()));
-  return output;
-}
-
-Tensor conv2d_input_gradient_reference(const Tensor& output_gradient, const Tensor& weight, const Shape& input_shape,
-                                       const Convolution2dOptions& options) {
-  const Geometry g = make_geometry(input_shape, weight.shape(), options, "conv2d_input_gradient");
-  const auto dy = output_gradient.to_vector<double>(), w = weight.to_vector<double>();
-  std::vector<double> dx(static_cast<std::size_t>(shape_numel(input_shape)), 0.0);
+namespace {
+// Calls visit(input offset, weight offset, output offset) for every (image, output channel,
+// output pixel, input channel, kernel tap) whose input pixel lies inside the image.
+template <class Visit>
+void for_each_tap(const Geometry& g, Visit&& visit) {
   for (std::int64_t n = 0; n < g.batch; ++n)
     for (std::int64_t co = 0; co < g.out_channels; ++co)
       for (std::int64_t oh = 0; oh < g.out_height; ++oh)
@@ -457,10 +419,33 @@ Tensor conv2d_input_gradient_reference(const Tensor& output_gradient, const Tens
                 const std::int64_t ih = oh * g.stride - g.padding + kh * g.dilation;
                 const std::int64_t iw = ow * g.stride - g.padding + kw * g.dilation;
                 if (ih < 0 || ih >= g.height || iw < 0 || iw >= g.width) continue;
-                dx[((n * g.in_channels + ci) * g.height + ih) * g.width + iw] +=
-                    dy[((n * g.out_channels + co) * g.out_height + oh) * g.out_width + ow] *
-                    w[((co * g.in_channels + ci) * g.kernel_height + kh) * g.kernel_width + kw];
+                visit(((n * g.in_channels + ci) * g.height + ih) * g.width + iw,
+                      ((co * g.in_channels + ci) * g.kernel_height + kh) * g.kernel_width + kw,
+                      ((n * g.out_channels + co) * g.out_height + oh) * g.out_width + ow);
               }
+}
+}  // namespace
+
+Tensor conv2d_reference(const Tensor& input, const Tensor& weight, const Tensor& bias,
+                        const Convolution2dOptions& options) {
+  const Geometry g = make_geometry(input.shape(), weight.shape(), options, "conv2d");
+  const auto x = input.to_vector<double>(), w = weight.to_vector<double>();
+  const Shape shape{g.batch, g.out_channels, g.out_height, g.out_width};
+  std::vector<double> y(static_cast<std::size_t>(shape_numel(shape)), 0.0);
+  if (bias.defined()) {
+    const auto b = bias.to_vector<double>();
+    for (std::size_t i = 0; i < y.size(); ++i) y[i] = b[i / static_cast<std::size_t>(g.out_area()) % g.out_channels];
+  }
+  for_each_tap(g, [&](std::int64_t in, std::int64_t tap, std::int64_t out) { y[out] += x[in] * w[tap]; });
+  return Tensor::from_vector(y, shape).to(input.dtype());
+}
+
+Tensor conv2d_input_gradient_reference(const Tensor& output_gradient, const Tensor& weight, const Shape& input_shape,
+                                       const Convolution2dOptions& options) {
+  const Geometry g = make_geometry(input_shape, weight.shape(), options, "conv2d_input_gradient");
+  const auto dy = output_gradient.to_vector<double>(), w = weight.to_vector<double>();
+  std::vector<double> dx(static_cast<std::size_t>(shape_numel(input_shape)), 0.0);
+  for_each_tap(g, [&](std::int64_t in, std::int64_t tap, std::int64_t out) { dx[in] += dy[out] * w[tap]; });
   return Tensor::from_vector(dx, input_shape).to(output_gradient.dtype());
 }
 
@@ -469,20 +454,7 @@ Tensor conv2d_weight_gradient_reference(const Tensor& output_gradient, const Ten
   const Geometry g = make_geometry(input.shape(), weight_shape, options, "conv2d_weight_gradient");
   const auto dy = output_gradient.to_vector<double>(), x = input.to_vector<double>();
   std::vector<double> dw(static_cast<std::size_t>(shape_numel(weight_shape)), 0.0);
-  for (std::int64_t n = 0; n < g.batch; ++n)
-    for (std::int64_t co = 0; co < g.out_channels; ++co)
-      for (std::int64_t oh = 0; oh < g.out_height; ++oh)
-        for (std::int64_t ow = 0; ow < g.out_width; ++ow)
-          for (std::int64_t ci = 0; ci < g.in_channels; ++ci)
-            for (std::int64_t kh = 0; kh < g.kernel_height; ++kh)
-              for (std::int64_t kw = 0; kw < g.kernel_width; ++kw) {
-                const std::int64_t ih = oh * g.stride - g.padding + kh * g.dilation;
-                const std::int64_t iw = ow * g.stride - g.padding + kw * g.dilation;
-                if (ih < 0 || ih >= g.height || iw < 0 || iw >= g.width) continue;
-                dw[((co * g.in_channels + ci) * g.kernel_height + kh) * g.kernel_width + kw] +=
-                    dy[((n * g.out_channels + co) * g.out_height + oh) * g.out_width + ow] *
-                    x[((n * g.in_channels + ci) * g.height + ih) * g.width + iw];
-              }
+  for_each_tap(g, [&](std::int64_t in, std::int64_t tap, std::int64_t out) { dw[tap] += dy[out] * x[in]; });
   return Tensor::from_vector(dw, weight_shape).to(input.dtype());
 }
 

@@ -213,6 +213,17 @@ GroupNormGradients group_norm_backward(const Tensor& output_gradient, const Tens
 
 // ---- references ----
 
+namespace {
+// Mean and biased variance of values[begin, begin + size), two plain passes in double.
+std::pair<double, double> reference_statistics(const std::vector<double>& values, std::int64_t begin, std::int64_t size) {
+  double m = 0, v = 0;
+  for (std::int64_t i = 0; i < size; ++i) m += values[begin + i];
+  m /= static_cast<double>(size);
+  for (std::int64_t i = 0; i < size; ++i) v += (values[begin + i] - m) * (values[begin + i] - m);
+  return {m, v / static_cast<double>(size)};
+}
+}  // namespace
+
 GroupNormOutput group_norm_reference(const Tensor& input, std::int64_t groups, const Tensor& gamma,
                                      const Tensor& beta, double eps, bool apply_silu) {
   const Layout layout = check_inputs("group_norm", input, groups, gamma, beta);
@@ -220,11 +231,8 @@ GroupNormOutput group_norm_reference(const Tensor& input, std::int64_t groups, c
   std::vector<double> y(x.size()), means(layout.batch * groups), inverse_stds(layout.batch * groups);
   const std::int64_t size = layout.channels_per_group * layout.area;
   for (std::int64_t task = 0; task < layout.batch * groups; ++task) {
-    double m = 0, v = 0;
-    for (std::int64_t i = 0; i < size; ++i) m += x[task * size + i];
-    m /= static_cast<double>(size);
-    for (std::int64_t i = 0; i < size; ++i) v += (x[task * size + i] - m) * (x[task * size + i] - m);
-    const double inverse_std = 1.0 / std::sqrt(v / static_cast<double>(size) + eps);
+    const auto [m, v] = reference_statistics(x, task * size, size);
+    const double inverse_std = 1.0 / std::sqrt(v + eps);
     means[task] = m;
     inverse_stds[task] = inverse_std;
     for (std::int64_t i = 0; i < size; ++i) {
@@ -250,11 +258,8 @@ GroupNormGradients group_norm_backward_reference(const Tensor& output_gradient, 
   std::vector<double> dx(x.size()), dg(layout.channels, 0.0), db(layout.channels, 0.0);
   const std::int64_t size = layout.channels_per_group * layout.area;
   for (std::int64_t task = 0; task < layout.batch * groups; ++task) {
-    double m = 0, v = 0;
-    for (std::int64_t i = 0; i < size; ++i) m += x[task * size + i];
-    m /= static_cast<double>(size);
-    for (std::int64_t i = 0; i < size; ++i) v += (x[task * size + i] - m) * (x[task * size + i] - m);
-    const double sigma = std::sqrt(v / static_cast<double>(size) + eps);
+    const auto [m, v] = reference_statistics(x, task * size, size);
+    const double sigma = std::sqrt(v + eps);
     std::vector<double> xhat(size), dz_gamma(size);
     double mean_a = 0, mean_b = 0;
     for (std::int64_t i = 0; i < size; ++i) {

@@ -205,18 +205,10 @@ void gemm_run(const GemmProblem<T>& problem) {
 template <class T>
 void pack_a_strided(const T* data, std::int64_t row_stride, std::int64_t column_stride, std::int64_t row,
                     std::int64_t depth, std::int64_t rows, std::int64_t depths, std::int64_t mr, T* out) {
-  for (std::int64_t panel = 0; panel * mr < rows; ++panel) {
-    T* destination = out + panel * mr * depths;
-    const std::int64_t valid = std::min(mr, rows - panel * mr);
-    for (std::int64_t r = 0; r < mr; ++r) {
-      if (r >= valid) {
-        for (std::int64_t p = 0; p < depths; ++p) destination[p * mr + r] = T(0);
-        continue;
-      }
-      const T* source = data + (row + panel * mr + r) * row_stride + depth * column_stride;
-      for (std::int64_t p = 0; p < depths; ++p) destination[p * mr + r] = source[p * column_stride];
-    }
-  }
+  pack_a_by_rows<T>(rows, depths, mr, out, [&](std::int64_t i, T* line) {
+    const T* source = data + (row + i) * row_stride + depth * column_stride;
+    for (std::int64_t p = 0; p < depths; ++p) line[p] = source[p * column_stride];
+  });
 }
 
 template <class T>

@@ -44,6 +44,22 @@ struct GemmProblem {
 template <class T>
 void gemm_run(const GemmProblem<T>& problem);
 
+// Writes ceil(rows/mr) A panels (depths x mr values each, zero-padded) from rows made one
+// at a time: row_values(i, line) fills line[0 .. depths) with row i of the block.
+template <class T, class RowValues>
+void pack_a_by_rows(std::int64_t rows, std::int64_t depths, std::int64_t mr, T* out, RowValues&& row_values) {
+  thread_local std::vector<T> line;
+  line.resize(static_cast<std::size_t>(depths));
+  for (std::int64_t panel = 0; panel * mr < rows; ++panel) {
+    T* destination = out + panel * mr * depths;
+    for (std::int64_t r = 0; r < mr; ++r) {
+      const std::int64_t row = panel * mr + r;
+      if (row < rows) row_values(row, line.data());
+      for (std::int64_t p = 0; p < depths; ++p) destination[p * mr + r] = row < rows ? line[p] : T(0);
+    }
+  }
+}
+
 // Packers for plain strided matrices: element (i, j) at data[i * row_stride + j * column_stride].
 template <class T>
 void pack_a_strided(const T* data, std::int64_t row_stride, std::int64_t column_stride, std::int64_t row,
