@@ -151,3 +151,83 @@ TEST_CASE("samples do not depend on how the batch is split") {
 }
 
 }  // namespace ddpm::testing
+
+#include "ddpm/bits_per_dim.hpp"
+
+namespace ddpm::testing {
+
+TEST_CASE("the variational bound of Gaussian data under the oracle matches its closed form") {
+  // Data: N(mu, s²) per pixel, quantised to the 256 levels. With the exact E[ε | x_t], the
+  // model's x0 is x̂0 = μ + k (x_t - √ᾱ μ), k = s²√ᾱ / (ᾱ s² + 1 - ᾱ), and each KL term has
+  // the closed form (docs/bits-per-dim.md)
+  //   L_{t-1} = ½ (-1 + log σ² - log β̃ + β̃/σ² + c1² E(x0 - x̂0)² / σ²),
+  //   E(x0 - x̂0)² = (1 - k√ᾱ)² m2 + k² (1 - ᾱ), m2 the data's mean of (x0 - μ)²
+  // (the expectation is over the noise; using the data's own m2 removes its sampling error),
+  // and the prior KL(N(√ᾱ_T x0, 1 - ᾱ_T) || N(0, 1)) = ½ (-1 - log(1 - ᾱ_T) + 1 - ᾱ_T + ᾱ_T x0²).
+  const NoiseSchedule s = make_schedule(ScheduleKind::Linear, 40);
+  const double mu = 0.1, sigma = 0.4, ln2 = std::log(2.0);
+  Generator data_generator(21);
+  const Tensor raw = add(mul(randn({32, 1, 16, 16}, data_generator, DType::Float64), sigma), mu);
+  const Tensor x0 = sub(div(minimum(maximum(add(mul(add(raw, 1.0), 127.5), 0.5).to(DType::Int64).to(DType::Float64), 0.0), 255.0), 127.5), 1.0);
+  const Denoiser oracle = [&](const Tensor& x, const Tensor& timesteps, const Tensor&) {
+    const double abar = s.alphas_cumprod[static_cast<std::size_t>(timesteps.to_vector<std::int64_t>()[0])];
+    return mul(sub(x, std::sqrt(abar) * mu), std::sqrt(1 - abar) / (abar * sigma * sigma + 1 - abar));
+  };
+  const double m2 = mean(square(sub(x0, mu))).item();
+  for (Variance variance : {Variance::FixedSmall, Variance::FixedLarge}) {
+    const BoundTerms bound = variational_bound(s, oracle, x0, variance, false, 5);
+    REQUIRE(bound.terms.shape() == Shape{32, 40});
+    double closed_sum = 0, measured_sum = 0;
+    for (std::int64_t i = 1; i < 40; ++i) {
+      const double abar = s.alphas_cumprod[i], tilde = s.posterior_variance[i];
+      const double model_variance = variance == Variance::FixedSmall ? tilde : s.betas[i];
+      const double k = sigma * sigma * std::sqrt(abar) / (abar * sigma * sigma + 1 - abar);
+      const double conditional = (1 - k * std::sqrt(abar)) * (1 - k * std::sqrt(abar)) * m2 + k * k * (1 - abar);
+      const double c1 = s.posterior_mean_coef1[i];
+      const double closed = 0.5 * (-1 + std::log(model_variance) - std::log(tilde) + tilde / model_variance +
+                                   c1 * c1 * conditional / model_variance) / ln2;
+      const double measured = mean(bound.terms.select(1, i)).item();
+      closed_sum += closed;
+      measured_sum += measured;
+      INFO("t index ", i, " closed ", closed, " measured ", measured);
+      CHECK(measured == doctest::Approx(closed).epsilon(0.25));
+    }
+    // The sum is dominated by the first KL term, whose noise part averages ε² over 8192
+    // draws: a standard error of 1.6%, so 5% is about three of them.
+    CHECK(measured_sum == doctest::Approx(closed_sum).epsilon(0.05));
+    // The prior, image by image, from the closed form on the actual data.
+    const double abar_T = s.alphas_cumprod.back();
+    const auto values = x0.to_vector<double>();
+    constexpr std::int64_t pixels = 256;
+    for (std::int64_t b = 0; b < 32; ++b) {
+      double kl = 0;
+      for (std::int64_t p = 0; p < pixels; ++p)
+        kl += 0.5 * (-std::log(1 - abar_T) - abar_T + abar_T * values[b * pixels + p] * values[b * pixels + p]);
+      CHECK(bound.prior.at({b}) == doctest::Approx(kl / pixels / ln2).epsilon(1e-9));
+    }
+    // The decoder term against an independent float64 computation with the exact normal CDF.
+    const Tensor noise = keyed_noise(5, 0, 0, x0.shape()).to(DType::Float64);
+    const auto eps = noise.to_vector<double>();
+    const double abar0 = s.alphas_cumprod[0], c1 = s.posterior_mean_coef1[0], c2 = s.posterior_mean_coef2[0];
+    const double log_variance = variance == Variance::FixedSmall ? s.posterior_log_variance_clipped[0] : std::log(s.posterior_variance[1]);
+    const double deviation = std::exp(0.5 * log_variance);
+    auto cdf = [](double z) { return 0.5 * std::erfc(-z / std::sqrt(2.0)); };
+    for (std::int64_t b = 0; b < 32; ++b) {
+      double nll = 0;
+      for (std::int64_t p = 0; p < pixels; ++p) {
+        const double x = values[b * pixels + p];
+        const double xt = std::sqrt(abar0) * x + std::sqrt(1 - abar0) * eps[b * pixels + p];
+        const double x0_hat = (sigma * sigma * std::sqrt(abar0) * xt + (1 - abar0) * mu) / (abar0 * sigma * sigma + 1 - abar0);
+        const double m = c1 * x0_hat + c2 * xt;
+        const double upper = x > 0.999 ? 1.0 : cdf((x + 1 / 255.0 - m) / deviation);
+        const double lower = x < -0.999 ? 0.0 : cdf((x - 1 / 255.0 - m) / deviation);
+        nll -= std::log(std::max(upper - lower, 1e-12));
+      }
+      INFO("image ", b);
+      CHECK(bound.terms.at({b, 0}) == doctest::Approx(nll / pixels / ln2).epsilon(0.02));
+    }
+    CHECK(bound.total.at({0}) == doctest::Approx(bound.prior.at({0}) + sum(bound.terms.select(0, 0)).item()));
+  }
+}
+
+}  // namespace ddpm::testing
