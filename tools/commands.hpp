@@ -57,6 +57,21 @@ struct SampleOptions {
 };
 int run_sample(const SampleOptions& options);
 
+struct EvalOptions {
+  std::string checkpoint;
+  std::string data;  // empty: the checkpoint's training data source
+  std::string split = "test";
+  std::int64_t n_images = 256;  // 0: the whole split
+  std::int64_t batch = 64;
+  std::uint64_t seed = 0;
+  std::string variance = "large";
+  bool ema = true;
+  std::string json;
+  int threads = 0;
+  bool quiet = false;
+};
+int run_eval(const EvalOptions& options);
+
 int run_info(const std::string& checkpoint);
 
 }  // namespace ddpm::tools

@@ -1,4 +1,4 @@
-// The `ddpm` command line: train, sample, info.
+// The `ddpm` command line: train, sample, eval, info.
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
@@ -86,6 +86,20 @@ int main(int argc, char** argv) {
   sample_command->add_option("--threads", sample.threads, "Worker threads (0: all cores)")->capture_default_str()->check(CLI::Range(0, 1024));
   sample_command->add_flag("--quiet", sample.quiet, "No progress line");
 
+  EvalOptions evaluation;
+  auto* eval_command = app.add_subcommand("eval", "Bits/dim of a data split under a checkpoint (the full variational bound)");
+  eval_command->add_option("--checkpoint", evaluation.checkpoint, "Checkpoint file")->required();
+  eval_command->add_option("--data", evaluation.data, "Data source (default: the checkpoint's)");
+  eval_command->add_option("--split", evaluation.split, "Split")->capture_default_str()->check(CLI::IsMember({"train", "test"}));
+  eval_command->add_option("--n-images", evaluation.n_images, "Images to evaluate (0: all; each costs T model calls)")->capture_default_str()->check(CLI::NonNegativeNumber);
+  eval_command->add_option("--batch", evaluation.batch, "Images per model call")->capture_default_str()->check(CLI::Range(1, 4096));
+  eval_command->add_option("--seed", evaluation.seed, "Noise seed")->capture_default_str();
+  eval_command->add_option("--variance", evaluation.variance, "Model variance: large, small, learned")->capture_default_str()->check(CLI::IsMember({"large", "small", "learned"}));
+  eval_command->add_flag("--ema,!--no-ema", evaluation.ema, "Use the EMA weights (default) or the raw ones");
+  eval_command->add_option("--json", evaluation.json, "Also write the results as JSON to this file");
+  eval_command->add_option("--threads", evaluation.threads, "Worker threads (0: all cores)")->capture_default_str()->check(CLI::Range(0, 1024));
+  eval_command->add_flag("--quiet", evaluation.quiet, "No progress line");
+
   std::string info_path;
   auto* info_command = app.add_subcommand("info", "Show what a checkpoint holds");
   info_command->add_option("file", info_path, "Checkpoint file")->required();
@@ -103,6 +117,7 @@ int main(int argc, char** argv) {
       return run_train(train);
     }
     if (sample_command->parsed()) return run_sample(sample);
+    if (eval_command->parsed()) return run_eval(evaluation);
     if (info_command->parsed()) return run_info(info_path);
   } catch (const CLI::ValidationError& error) {
     std::fprintf(stderr, "ddpm: %s\n", error.what());

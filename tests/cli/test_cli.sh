@@ -31,6 +31,7 @@ expect() {  # expect NAME EXIT_CODE PATTERN -- command...
   for ((i = 0; i < 16; i++)); do printf "\\x$(printf %02x $((i % 4)))"; done
 } > labels.idx
 head -c 500 images.idx > truncated.idx
+{ printf '\x00\x00\x08\x03\x00\x00\x00\x02\x00\x00\x00\x04\x00\x00\x00\x04'; head -c 32 /dev/zero; } > small.idx
 
 tiny=(--ch 8 --ch-mult 1,2 --num-res-blocks 1 --attn 4 --batch 4 --quiet --threads 2)
 
@@ -58,6 +59,9 @@ expect "sample raw idx" 0 "wrote 2 samples" -- "$ddpm" sample --checkpoint A/che
 "$ddpm" sample --checkpoint A/checkpoint.safetensors --n 4 --batch 1 --steps 3 --raw split2.safetensors --out x.png --quiet 2>/dev/null
 cmp -s split1.safetensors split2.safetensors && pass || fail "samples depend on the batch split"
 
+expect "eval" 0 "bits/dim on 4 test images" -- "$ddpm" eval --checkpoint A/checkpoint.safetensors --data idx:images.idx --n-images 4 --batch 2 --json eval.json --quiet
+grep -q '"total_bits_per_dim"' eval.json && pass || fail "eval.json lacks the total"
+expect "eval on other data" 1 "expects 8" -- "$ddpm" eval --checkpoint A/checkpoint.safetensors --data idx:small.idx --quiet
 expect "info" 0 "step        6" -- "$ddpm" info A/checkpoint.safetensors
 
 # Ctrl-C finishes the step, saves and exits cleanly.
@@ -84,7 +88,6 @@ expect "truncated checkpoint" 1 "truncated.safetensors" -- "$ddpm" sample --chec
 expect "missing checkpoint" 1 "cannot open" -- "$ddpm" sample --checkpoint nothing.safetensors --out z.png
 expect "class of unconditional model" 1 "--class 3" -- "$ddpm" sample --checkpoint A/checkpoint.safetensors --class 3 --out z.png
 # Resuming a run on data of another size is refused and leaves the checkpoint as it was.
-{ printf '\x00\x00\x08\x03\x00\x00\x00\x02\x00\x00\x00\x04\x00\x00\x00\x04'; head -c 32 /dev/zero; } > small.idx
 expect "resume on other data" 1 "expects 8" -- "$ddpm" train --data idx:small.idx "${tiny[@]}" --steps 8 --resume --out A
 cmp -s A/checkpoint.safetensors good.safetensors && pass || fail "a refused resume changed the checkpoint"
 

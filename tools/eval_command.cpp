@@ -1,0 +1,95 @@
+// `ddpm eval`: bits/dim of a data split under a checkpoint (the full T-term bound per
+// image), as a table and as JSON, mean ± standard error, with its three parts.
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <stdexcept>
+
+#include "ddpm/bits_per_dim.hpp"
+#include "tensor/tensor_library.hpp"
+#include "tools/checkpoint.hpp"
+#include "tools/commands.hpp"
+#include "tools/dataset.hpp"
+
+namespace ddpm::tools {
+namespace {
+struct Summary {
+  double mean = 0, standard_error = 0;
+};
+Summary summarize(const std::vector<double>& values) {
+  Summary s;
+  for (double v : values) s.mean += v;
+  s.mean /= static_cast<double>(values.size());
+  if (values.size() > 1) {
+    double squares = 0;
+    for (double v : values) squares += (v - s.mean) * (v - s.mean);
+    s.standard_error = std::sqrt(squares / static_cast<double>(values.size() - 1) / static_cast<double>(values.size()));
+  }
+  return s;
+}
+}  // namespace
+
+int run_eval(const EvalOptions& options) {
+  set_num_threads(options.threads);
+  const Checkpoint checkpoint = Checkpoint::read(options.checkpoint);
+  const nn::UNetConfig config = checkpoint.config();
+  const std::string source = options.data.empty() ? checkpoint.meta("data") : options.data;
+  const Dataset data = load_dataset(source, options.split);
+  if (data.size != config.image_size || data.channels != config.in_channels)
+    throw std::runtime_error(source + ": images are " + std::to_string(data.size) + "x" + std::to_string(data.size) +
+                             " but the checkpoint's model expects " + std::to_string(config.image_size));
+  const std::int64_t count = options.n_images > 0 ? std::min(options.n_images, data.count) : data.count;
+  Generator init(0), unused(0);
+  nn::UNet model(config, init);
+  if (options.ema && !checkpoint.has_ema()) throw std::runtime_error(options.checkpoint + ": has no EMA weights; use --no-ema");
+  model.load_state_dict(options.ema ? checkpoint.ema_tensors(model) : checkpoint.model_tensors(model));
+  model.eval();
+  const diffusion::NoiseSchedule schedule = diffusion::make_schedule(
+      diffusion::parse_schedule_kind(checkpoint.meta("schedule")), std::stoll(checkpoint.meta("timesteps")));
+  const auto variance = diffusion::parse_variance(options.variance);
+  const auto denoiser = [&](const Tensor& x, const Tensor& t, const Tensor& y) {
+    NoGrad no_grad;
+    return model.forward(Variable(x), t, y, unused).value();
+  };
+  std::vector<double> totals, priors, decoders, kls;
+  for (std::int64_t first = 0; first < count; first += options.batch) {
+    const std::int64_t n = std::min(options.batch, count - first);
+    std::vector<std::int64_t> indices(static_cast<std::size_t>(n));
+    for (std::int64_t i = 0; i < n; ++i) indices[static_cast<std::size_t>(i)] = first + i;
+    const auto bound = diffusion::variational_bound(schedule, denoiser, data.batch(indices), variance, true, options.seed, first);
+    for (std::int64_t i = 0; i < n; ++i) {
+      totals.push_back(bound.total.at({i}));
+      priors.push_back(bound.prior.at({i}));
+      decoders.push_back(bound.terms.at({i, 0}));
+      kls.push_back(totals.back() - priors.back() - decoders.back());
+    }
+    if (!options.quiet) std::fprintf(stderr, "\revaluated %lld/%lld images   ", static_cast<long long>(first + n), static_cast<long long>(count));
+  }
+  if (!options.quiet) std::fprintf(stderr, "\n");
+  const Summary total = summarize(totals), prior = summarize(priors), decoder = summarize(decoders), kl = summarize(kls);
+  std::printf("bits/dim on %lld %s images of %s (%lld steps, %s variance, %s weights)\n", static_cast<long long>(count),
+              options.split.c_str(), source.c_str(), static_cast<long long>(schedule.size()), options.variance.c_str(),
+              options.ema ? "EMA" : "raw");
+  std::printf("  %-22s %10.5f ± %.5f\n", "total", total.mean, total.standard_error);
+  std::printf("  %-22s %10.5f ± %.5f\n", "prior L_T", prior.mean, prior.standard_error);
+  std::printf("  %-22s %10.5f ± %.5f\n", "sum of KL L_1..L_T-1", kl.mean, kl.standard_error);
+  std::printf("  %-22s %10.5f ± %.5f\n", "decoder L_0", decoder.mean, decoder.standard_error);
+  if (!options.json.empty()) {
+    std::ofstream json(options.json);
+    if (!json) throw std::runtime_error(options.json + ": cannot open for writing");
+    auto field = [&](const char* name, const Summary& s, bool last) {
+      json << "  \"" << name << "\": {\"mean\": " << s.mean << ", \"standard_error\": " << s.standard_error << "}" << (last ? "\n" : ",\n");
+    };
+    json.precision(9);
+    json << "{\n  \"checkpoint\": \"" << options.checkpoint << "\",\n  \"images\": " << count << ",\n  \"split\": \""
+         << options.split << "\",\n";
+    field("total_bits_per_dim", total, false);
+    field("prior", prior, false);
+    field("kl_sum", kl, false);
+    field("decoder", decoder, true);
+    json << "}\n";
+  }
+  return 0;
+}
+
+}  // namespace ddpm::tools
