@@ -67,6 +67,10 @@ TEST_CASE("bad IDX files get an error naming the file and the problem") {
   rejected({0, 0, 8, 1, 0, 0, 0, 4, 1, 2}, "truncated: the data needs 4 bytes, file has 2");
   rejected({0, 0, 8, 1, 0, 0, 0, 2, 1, 2, 3}, "has data after the 2 bytes");
   rejected({0, 0, 8, 2, 0, 0, 0, 0, 0, 0, 0, 1}, "dimension 0 is zero");
+  // Found by fuzz_idx: a header announcing 12 GB in a 34-byte file once made the reader
+  // allocate it all before reading; now the buffer only grows with the data.
+  rejected({0, 0, 8, 3, 0, 0x80, 0, 2, 0, 0, 0, 3, 0, 0, 2, 0, 1, 3, 0, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17},
+           "truncated: the data needs 12884904960 bytes, file has 18");
   CHECK_THROWS_WITH_AS(tools::read_idx(scratch.file("absent.idx")), doctest::Contains("absent.idx: cannot open"), std::runtime_error);
   tools::write_idx(scratch.file("wide.idx"), {2, 3, 4}, std::vector<std::uint8_t>(24));
   CHECK_THROWS_WITH_AS(tools::load_dataset("idx:" + scratch.file("wide.idx")), doctest::Contains("must be square"), std::runtime_error);

@@ -54,8 +54,21 @@ IdxArray read_idx(const std::string& path) {
     if (count > (std::uint64_t{1} << 34)) fail_idx(path, "IDX dimensions are implausibly large");
     array.shape.push_back(static_cast<std::int64_t>(size));
   }
-  array.data.resize(count);
-  read_exactly(file, path, array.data.data(), count, "the data");
+  // The header's size is not trusted with memory: the buffer grows only as data arrives,
+  // so a lying header in a short (or small gzip) file cannot demand gigabytes.
+  constexpr std::uint64_t chunk = 1 << 20;
+  while (array.data.size() < count) {
+    const std::uint64_t done = array.data.size();
+    const std::uint64_t next = std::min(count - done, chunk);
+    array.data.resize(done + next);
+    const int got = gzread(file, array.data.data() + done, static_cast<unsigned>(next));
+    if (got < 0) {
+      int code = 0;
+      fail_idx(path, std::string("read error in the data: ") + gzerror(file, &code));
+    }
+    if (static_cast<std::uint64_t>(got) < next)
+      fail_idx(path, "truncated: the data needs " + std::to_string(count) + " bytes, file has " + std::to_string(done + got));
+  }
   std::uint8_t extra;
   if (gzread(file, &extra, 1) > 0) fail_idx(path, "has data after the " + std::to_string(count) + " bytes its header announces");
   return array;

@@ -76,7 +76,9 @@ Image read_png(const std::string& path) {
   image.width = png_get_image_width(png, info);
   image.height = png_get_image_height(png, info);
   image.channels = png_get_channels(png, info);
-  if (image.width > 16384 || image.height > 16384) longjmp(png_jmpbuf(png), 1);
+  // A tiny file can claim a huge image: refuse more than 16M pixels before allocating.
+  if (image.width > 16384 || image.height > 16384 || image.width * image.height > (std::int64_t{1} << 24))
+    longjmp(png_jmpbuf(png), 1);
   image.pixels.resize(static_cast<std::size_t>(image.width * image.height * image.channels));
   for (std::int64_t row = 0; row < image.height; ++row) rows.push_back(image.pixels.data() + row * image.width * image.channels);
   png_read_image(png, rows.data());
