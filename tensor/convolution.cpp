@@ -221,6 +221,27 @@ void pack_output_gradient_columns(const T* output_gradient, const Geometry& g, s
   }
 }
 
+// The implicit GEMM both the forward and the stride-1 input gradient are: per image b,
+// C_b[rows, pixels] = beta C_b + A[rows, taps] · taps(planes, b), with A the same for every
+// image (weights, packed once) and the taps read from the padded planes while packing.
+template <class T, class PackA>
+void convolve_planes(const ShiftedPlanes<T>& planes, std::int64_t batches, std::int64_t rows, std::int64_t taps,
+                     PackA&& pack_a, T* output, T beta) {
+  const std::int64_t pixels = planes.out_height * planes.out_width;
+  GemmProblem<T> problem;
+  problem.batches = batches, problem.m = rows, problem.n = pixels, problem.k = taps, problem.beta = beta;
+  problem.a_same_for_all_batches = true;
+  problem.pack_a = [&](std::int64_t, std::int64_t row, std::int64_t depth, std::int64_t count, std::int64_t depths,
+                       std::int64_t mr, T* out) { pack_a(row, depth, count, depths, mr, out); };
+  problem.pack_b = [&](std::int64_t b, std::int64_t depth, std::int64_t column, std::int64_t depths,
+                       std::int64_t columns, std::int64_t nr, T* out) {
+    pack_taps(planes, b, depth, column, depths, columns, nr, out);
+  };
+  problem.c = [&](std::int64_t b) { return output + b * rows * pixels; };
+  problem.c_row_stride = pixels;
+  gemm_run(problem);
+}
+
 void check_same_dtype(const char* op, const Tensor& a, const Tensor& b) {
   check(a.dtype() == b.dtype(), op, "dtypes differ: ", dtype_name(a.dtype()), " and ", dtype_name(b.dtype()));
 }
@@ -258,23 +279,13 @@ Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias, con
           std::fill(y + row * g.out_area(), y + (row + 1) * g.out_area(), bias_data[row % g.out_channels]);
       });
     }
-    GemmProblem<T> problem;
-    problem.batches = g.batch, problem.m = g.out_channels, problem.n = g.out_area();
-    problem.k = g.in_channels * g.kernel_area();
-    problem.beta = bias.defined() ? T(1) : T(0);
-    const std::int64_t depth_total = problem.k;
-    problem.pack_a = [&](std::int64_t, std::int64_t row, std::int64_t depth, std::int64_t rows, std::int64_t depths,
-                         std::int64_t mr, T* out) { pack_a_strided(w_data, depth_total, 1, row, depth, rows, depths, mr, out); };
+    const std::int64_t taps = g.in_channels * g.kernel_area();
     const ShiftedPlanes<T> planes{x_data, g.in_channels, x.size(2), x.size(3), g.out_height, g.out_width,
                                   g.stride, g.dilation, g.kernel_height, g.kernel_width, false};
-    problem.a_same_for_all_batches = true;
-    problem.pack_b = [&](std::int64_t b, std::int64_t depth, std::int64_t column, std::int64_t depths,
-                         std::int64_t columns, std::int64_t nr, T* out) {
-      pack_taps(planes, b, depth, column, depths, columns, nr, out);
-    };
-    problem.c = [&](std::int64_t b) { return y + b * g.out_channels * g.out_area(); };
-    problem.c_row_stride = g.out_area();
-    gemm_run(problem);
+    convolve_planes<T>(planes, g.batch, g.out_channels, taps,
+                       [&](std::int64_t row, std::int64_t depth, std::int64_t rows, std::int64_t depths, std::int64_t mr,
+                           T* out) { pack_a_strided(w_data, taps, 1, row, depth, rows, depths, mr, out); },
+                       y, bias.defined() ? T(1) : T(0));  // accumulating onto the bias
   });
   return output;
 }
@@ -301,19 +312,10 @@ Tensor conv2d_input_gradient(const Tensor& output_gradient, const Tensor& weight
       const Tensor padded = padded_planes(dy, pad_h, pad_w);
       const ShiftedPlanes<T> planes{padded.data<T>(), g.out_channels, padded.size(2), padded.size(3), g.height, g.width,
                                     1, g.dilation, g.kernel_height, g.kernel_width, true};
-      GemmProblem<T> problem;
-      problem.a_same_for_all_batches = true;
-      problem.batches = g.batch, problem.m = g.in_channels, problem.n = g.in_area();
-      problem.k = g.out_channels * g.kernel_area();
-      problem.pack_a = [&](std::int64_t, std::int64_t row, std::int64_t depth, std::int64_t rows, std::int64_t depths,
-                           std::int64_t mr, T* out) { pack_transposed_weight(w_data, g, row, depth, rows, depths, mr, out); };
-      problem.pack_b = [&](std::int64_t b, std::int64_t depth, std::int64_t column, std::int64_t depths,
-                           std::int64_t columns, std::int64_t nr, T* out) {
-        pack_taps(planes, b, depth, column, depths, columns, nr, out);
-      };
-      problem.c = [&](std::int64_t b) { return dx + b * g.in_channels * g.in_area(); };
-      problem.c_row_stride = g.in_area();
-      gemm_run(problem);
+      convolve_planes<T>(planes, g.batch, g.in_channels, g.out_channels * g.kernel_area(),
+                         [&](std::int64_t row, std::int64_t depth, std::int64_t rows, std::int64_t depths, std::int64_t mr,
+                             T* out) { pack_transposed_weight(w_data, g, row, depth, rows, depths, mr, out); },
+                         dx, T(0));
       return;
     }
     // Otherwise (strided): most taps of the transposed form would multiply zeros, so compute the

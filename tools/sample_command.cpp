@@ -48,12 +48,10 @@ int run_sample(const SampleOptions& options) {
     const std::int64_t count = std::min(options.batch, options.n - first);
     sampler.first_image = first;
     sampler.labels = options.label >= 0 ? full({count}, static_cast<double>(options.label), DType::Int64) : Tensor();
-    const std::int64_t total = options.steps > 0 ? options.steps : schedule.size();
     sampler.progress = [&](std::int64_t done, std::int64_t all) {
       if (!options.quiet) std::fprintf(stderr, "\rsampling images %lld-%lld: step %lld/%lld   ", static_cast<long long>(first),
                                        static_cast<long long>(first + count - 1), static_cast<long long>(done), static_cast<long long>(all));
     };
-    (void)total;
     const auto result = diffusion::sample(schedule, denoiser, {count, config.in_channels, config.image_size, config.image_size}, sampler);
     pieces.push_back(result.images);
     if (first == 0 && !options.trajectory.empty())
