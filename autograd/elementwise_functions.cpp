@@ -1,6 +1,7 @@
 // Elementwise ops and their gradients. Gradients of broadcast operands are summed back
 // to the operand's shape.
 #include "autograd/functions.hpp"
+#include "tensor/factory.hpp"
 #include "tensor/elementwise.hpp"
 #include "tensor/reduction.hpp"
 
@@ -139,6 +140,8 @@ Variable extremum(const Variable& a, const Variable& b, bool take_maximum) {
 
 Variable maximum(const Variable& a, const Variable& b) { return extremum(a, b, true); }
 Variable minimum(const Variable& a, const Variable& b) { return extremum(a, b, false); }
+Variable maximum(const Variable& a, double b) { return extremum(a, Variable(full({}, b, a.dtype())), true); }
+Variable minimum(const Variable& a, double b) { return extremum(a, Variable(full({}, b, a.dtype())), false); }
 
 Variable add(const Variable& a, double b) {
   return Variable::from_op(add(a.value(), b), "add", {a}, [](const Tensor& g) { return Gradients{g}; });

@@ -28,6 +28,8 @@ Variable mul(const Variable& a, const Variable& b);
 Variable div(const Variable& a, const Variable& b);
 Variable maximum(const Variable& a, const Variable& b);  // ties share the gradient equally
 Variable minimum(const Variable& a, const Variable& b);
+Variable maximum(const Variable& a, double b);  // clamps; the gradient stops where b wins
+Variable minimum(const Variable& a, double b);
 Variable add(const Variable& a, double b);
 Variable mul(const Variable& a, double b);
 Variable sub(double a, const Variable& b);

@@ -6,13 +6,10 @@
 #include <functional>
 #include <vector>
 
-#include "ddpm/schedule.hpp"
+#include "ddpm/model_distribution.hpp"
 #include "tensor/tensor.hpp"
 
 namespace ddpm::diffusion {
-
-enum class Variance { FixedLarge, FixedSmall, Learned };
-Variance parse_variance(const std::string& name);  // "large", "small", "learned"
 
 // The network as a function: x_t [B, C, H, W], model timesteps [B] and labels [B] (or
 // undefined) -> output [B, C, H, W] (epsilon) or [B, 2C, H, W] (epsilon, then v for a

@@ -48,6 +48,7 @@ std::vector<GradientCase> cases() {
       {"div", {{3, 4}, {3, 4}}, [](const V& x) { return div(x[0], x[1]); }, {Domain::Any, Domain::Positive}},
       {"div broadcast", {{2, 3, 4}, {3, 1}}, [](const V& x) { return div(x[0], x[1]); }, {Domain::Any, Domain::Positive}},
       {"maximum", {{3, 4}, {3, 4}}, [](const V& x) { return maximum(x[0], x[1]); }},
+      {"clamp by scalars", {{3, 4}}, [](const V& x) { return minimum(maximum(x[0], -0.5), 0.5); }, {}, 1e-6, 1e-6, {-0.5, 0.5}},
       {"minimum broadcast", {{3, 4}, {4}}, [](const V& x) { return minimum(x[0], x[1]); }},
       {"scalar add/mul/sub", {{3, 4}}, [](const V& x) { return sub(2.0, mul(add(x[0], 1.5), -3.0)); }},
       {"where", {{3, 4}, {3, 4}},

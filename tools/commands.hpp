@@ -46,7 +46,7 @@ struct SampleOptions {
   std::string sampler = "ancestral";
   std::int64_t steps = 0;  // 0: all of the schedule's steps
   double eta = 0.0;
-  std::string variance = "large";
+  std::string variance = "auto";
   bool ema = true;
   std::int64_t label = -1;
   double guidance = 0.0;
@@ -64,7 +64,7 @@ struct EvalOptions {
   std::int64_t n_images = 256;  // 0: the whole split
   std::int64_t batch = 64;
   std::uint64_t seed = 0;
-  std::string variance = "large";
+  std::string variance = "auto";
   bool ema = true;
   std::string json;
   int threads = 0;

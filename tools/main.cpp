@@ -46,7 +46,8 @@ int main(int argc, char** argv) {
   train_command->add_option("--dropout", train.model.dropout, "Dropout in residual blocks")->capture_default_str()->check(CLI::Range(0.0, 0.99));
   train_command->add_option("--schedule", train.schedule, "Noise schedule")->capture_default_str()->check(CLI::IsMember({"linear", "cosine", "quadratic", "sigmoid"}));
   train_command->add_option("--timesteps", train.timesteps, "Diffusion steps T")->capture_default_str()->check(CLI::Range(2, 100000));
-  train_command->add_option("--loss", train.loss, "Training loss (vlb and hybrid are not implemented yet)")->capture_default_str()->check(CLI::IsMember({"simple"}));
+  train_command->add_option("--loss", train.loss, "Training loss: simple (L_simple), vlb (the bound, T·L_t), hybrid (L_simple + 0.001·T·L_t, learns the variance)")->capture_default_str()->check(CLI::IsMember({"simple", "vlb", "hybrid"}));
+  train_command->add_flag("--learn-sigma", train.model.learn_sigma, "Learned-range variance output (2C channels; implied by --loss hybrid)");
   train_command->add_flag("--class-cond", train.class_conditional, "Condition on the data's labels (null label dropout for guidance)");
   train_command->add_option("--label-dropout", train.label_dropout, "Probability of the null label with --class-cond")->capture_default_str()->check(CLI::Range(0.0, 1.0));
   train_command->add_option("--steps", train.steps, "Total training steps (a resumed run continues up to this)")->capture_default_str()->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
@@ -77,7 +78,7 @@ int main(int argc, char** argv) {
   sample_command->add_option("--sampler", sample.sampler, "Sampler")->capture_default_str()->check(CLI::IsMember({"ancestral", "ddim"}));
   sample_command->add_option("--steps", sample.steps, "Sampling steps (0: all T; fewer: respaced)")->capture_default_str()->check(CLI::NonNegativeNumber);
   sample_command->add_option("--eta", sample.eta, "DDIM eta (0: deterministic)")->capture_default_str()->check(CLI::Range(0.0, 10.0));
-  sample_command->add_option("--variance", sample.variance, "Ancestral variance: large (beta), small (posterior), learned")->capture_default_str()->check(CLI::IsMember({"large", "small", "learned"}));
+  sample_command->add_option("--variance", sample.variance, "Ancestral variance: large (beta), small (posterior), learned; auto: learned if the model learns it, else large")->capture_default_str()->check(CLI::IsMember({"auto", "large", "small", "learned"}));
   sample_command->add_flag("--ema,!--no-ema", sample.ema, "Use the EMA weights (default) or the raw ones");
   sample_command->add_option("--class", sample.label, "Class label for conditional models (-1: unconditional)")->capture_default_str();
   sample_command->add_option("--guidance", sample.guidance, "Classifier-free guidance weight w")->capture_default_str();
@@ -94,7 +95,7 @@ int main(int argc, char** argv) {
   eval_command->add_option("--n-images", evaluation.n_images, "Images to evaluate (0: all; each costs T model calls)")->capture_default_str()->check(CLI::NonNegativeNumber);
   eval_command->add_option("--batch", evaluation.batch, "Images per model call")->capture_default_str()->check(CLI::Range(1, 4096));
   eval_command->add_option("--seed", evaluation.seed, "Noise seed")->capture_default_str();
-  eval_command->add_option("--variance", evaluation.variance, "Model variance: large, small, learned")->capture_default_str()->check(CLI::IsMember({"large", "small", "learned"}));
+  eval_command->add_option("--variance", evaluation.variance, "Model variance: large, small, learned; auto: learned if the model learns it, else large")->capture_default_str()->check(CLI::IsMember({"auto", "large", "small", "learned"}));
   eval_command->add_flag("--ema,!--no-ema", evaluation.ema, "Use the EMA weights (default) or the raw ones");
   eval_command->add_option("--json", evaluation.json, "Also write the results as JSON to this file");
   eval_command->add_option("--threads", evaluation.threads, "Worker threads (0: all cores)")->capture_default_str()->check(CLI::Range(0, 1024));

@@ -33,7 +33,7 @@ int run_sample(const SampleOptions& options) {
   sampler.ddim = options.sampler == "ddim";
   if (!sampler.ddim && options.sampler != "ancestral") throw std::runtime_error("--sampler must be ancestral or ddim");
   sampler.eta = options.eta;
-  sampler.variance = diffusion::parse_variance(options.variance);
+  sampler.variance = diffusion::parse_variance(options.variance == "auto" ? (config.learn_sigma ? "learned" : "large") : options.variance);
   if (sampler.variance == diffusion::Variance::Learned && !config.learn_sigma)
     throw std::runtime_error("--variance learned needs a model trained with a learned variance");
   sampler.guidance = options.guidance;

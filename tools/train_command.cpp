@@ -1,4 +1,4 @@
-// `ddpm train`: L_simple training of the U-Net with Adam, clipping, EMA, checkpoints,
+// `ddpm train`: training of the U-Net (L_simple, the bound or the hybrid loss) with Adam, clipping, EMA, checkpoints,
 // sample grids, a CSV log, a loss plot, progress, Ctrl-C handling and exact resume.
 #include <atomic>
 #include <chrono>
@@ -10,8 +10,9 @@
 #include <stdexcept>
 
 #include "ddpm/diffusion.hpp"
-#include "ddpm/losses.hpp"
+#include "ddpm/conditioning.hpp"
 #include "ddpm/sampler.hpp"
+#include "ddpm/training_loss.hpp"
 #include "tensor/tensor_library.hpp"
 #include "tools/checkpoint.hpp"
 #include "tools/commands.hpp"
@@ -73,7 +74,12 @@ int run_train(const TrainOptions& requested) {
     if (!options.data_given) options.data = resumed->meta("data");
     options.learning_rate = std::stod(resumed->meta("lr"));
     options.class_conditional = options.model.num_classes > 0;
+    options.loss = resumed->meta("loss");
   }
+  diffusion::TrainingLossOptions loss_options;
+  loss_options.type = diffusion::parse_loss_type(options.loss);
+  // The hybrid loss exists to train the variance: it implies the learned-variance output.
+  if (loss_options.type == diffusion::LossType::Hybrid && !resumed) options.model.learn_sigma = true;
 
   const Dataset data = load_dataset(options.data);
   if (options.class_conditional && data.labels.empty())
@@ -117,7 +123,7 @@ int run_train(const TrainOptions& requested) {
   const std::string log_path = (fs::path(options.out) / "log.csv").string();
   std::ofstream log(log_path, start > 0 ? std::ios::app : std::ios::trunc);
   if (!log) throw std::runtime_error(log_path + ": cannot open for writing");
-  if (start == 0) log << "step,loss,lr,grad_norm,seconds,loss_q0,loss_q1,loss_q2,loss_q3\n";
+  if (start == 0) log << "step,loss,lr,grad_norm,seconds,loss_q0,loss_q1,loss_q2,loss_q3,mse,vb\n";
   LossHistory history = start > 0 ? LossHistory::from_csv(log_path) : LossHistory{};
 
   std::signal(SIGINT, request_stop);
@@ -128,7 +134,7 @@ int run_train(const TrainOptions& requested) {
                  static_cast<long long>(data.size), static_cast<long long>(data.size), static_cast<long long>(start),
                  static_cast<long long>(options.steps), static_cast<long long>(options.batch), num_threads());
   const auto started = std::chrono::steady_clock::now();
-  double smoothed = 0, interval_loss = 0, last_norm = 0;
+  double smoothed = 0, interval_loss = 0, interval_mse = 0, interval_bound = 0, last_norm = 0;
   std::int64_t interval_count = 0;
   double quartile_loss[4] = {}, quartile_count[4] = {};
   const std::int64_t per_image = options.model.in_channels * options.model.image_size * options.model.image_size;
@@ -147,11 +153,9 @@ int run_train(const TrainOptions& requested) {
     const Tensor noise = randn(x0.shape(), noise_generator);
     Tensor labels;
     if (options.class_conditional) {
-      std::vector<std::int64_t> y = data.batch_labels(indices).to_vector<std::int64_t>();
-      for (std::int64_t j = 0; j < options.batch; ++j)
-        if (uniform_at(stream(options.seed, 4), 0, static_cast<std::uint64_t>(step * options.batch + j)) < options.label_dropout)
-          y[static_cast<std::size_t>(j)] = options.model.num_classes;  // the null label
-      labels = Tensor::from_vector(y, {options.batch});
+      // The null label is the row after the classes.
+      labels = diffusion::drop_labels(data.batch_labels(indices), options.label_dropout, options.model.num_classes,
+                                      stream(options.seed, 4), static_cast<std::uint64_t>(step * options.batch));
     }
     Generator dropout(stream(options.seed, 5));
     dropout.set_state(stream(options.seed, 5), static_cast<std::uint64_t>(step) << 32);
@@ -160,14 +164,13 @@ int run_train(const TrainOptions& requested) {
     adam.learning_rate = nn::scheduled_learning_rate(lr_schedule, options.learning_rate, step, options.warmup, options.steps);
     adam.zero_grad();
     const Variable output = model.forward(Variable(xt), diffusion::model_timesteps(schedule, steps), labels, dropout);
-    const Variable predicted = narrow(output, 1, 0, options.model.in_channels);
-    const Variable loss = diffusion::simple_loss(predicted, noise);
-    Variable(loss).backward();
+    const diffusion::TrainingLoss loss = diffusion::training_loss(schedule, output, x0, xt, steps, noise, loss_options);
+    Variable(loss.loss).backward();
     last_norm = nn::clip_gradient_norm(parameters, options.clip);
     adam.step();
     ema.update();
 
-    const double value = loss.value().item();
+    const double value = loss.loss.value().item();
     if (!std::isfinite(value)) {
       save(step);
       throw std::runtime_error("loss became " + std::to_string(value) + " at step " + std::to_string(step) +
@@ -177,8 +180,9 @@ int run_train(const TrainOptions& requested) {
     interval_loss += value;
     ++interval_count;
     // Per-quartile loss of the timesteps (as improved-diffusion logs it).
-    const Tensor per_sample = mean(square(sub(predicted.value(), noise)), {1, 2, 3});
-    const auto losses = per_sample.to_vector<double>();
+    const auto losses = loss.per_image.to_vector<double>();
+    interval_mse += mean(loss.mse).item();
+    if (loss.bound.defined()) interval_bound += mean(loss.bound).item();
     for (std::int64_t j = 0; j < options.batch; ++j) {
       const int quartile = static_cast<int>(4 * steps_vector[static_cast<std::size_t>(j)] / options.timesteps);
       quartile_loss[quartile] += losses[static_cast<std::size_t>(j)];
@@ -198,10 +202,12 @@ int run_train(const TrainOptions& requested) {
         if (quartile_count[q] > 0) log << quartile_loss[q] / quartile_count[q];
         quartile_loss[q] = quartile_count[q] = 0;
       }
+      log << ',' << interval_mse / interval_count << ',';
+      if (loss.bound.defined()) log << interval_bound / interval_count;
       log << '\n' << std::flush;
       history.add(step + 1, interval_loss / interval_count);
       write_loss_plot((fs::path(options.out) / "loss.png").string(), history);
-      interval_loss = 0;
+      interval_loss = interval_mse = interval_bound = 0;
       interval_count = 0;
     }
     if (options.checkpoint_every > 0 && (step + 1) % options.checkpoint_every == 0) save(step + 1);

@@ -48,6 +48,18 @@ cmp -s A/checkpoint.safetensors B/checkpoint.safetensors && pass || fail "resume
 expect "train conditional" 0 "done: 2 steps" -- "$ddpm" train --data idx:images.idx,labels.idx --class-cond "${tiny[@]}" --steps 2 --out C
 expect "sample guided" 0 "wrote 3 samples" -- "$ddpm" sample --checkpoint C/checkpoint.safetensors --n 3 --steps 3 --class 2 --guidance 1.5 --out guided.png --quiet
 
+# The bound and hybrid losses: hybrid learns the variance, which sample and eval then use.
+expect "train hybrid" 0 "done: 3 steps" -- "$ddpm" train --data idx:images.idx "${tiny[@]}" --steps 3 --loss hybrid --out H
+expect "info hybrid" 0 '"learn_sigma":true' -- "$ddpm" info H/checkpoint.safetensors
+[[ $(head -1 H/log.csv) == *",mse,vb" && $(tail -1 H/log.csv | awk -F, '{print $NF}') != "" ]] && pass || fail "hybrid log.csv lacks the vb column"
+expect "sample learned" 0 "wrote 2 samples" -- "$ddpm" sample --checkpoint H/checkpoint.safetensors --n 2 --steps 3 --out h.png --quiet
+expect "eval learned" 0 "learned variance" -- "$ddpm" eval --checkpoint H/checkpoint.safetensors --data idx:images.idx --n-images 2 --quiet
+expect "train vlb" 0 "done: 2 steps" -- "$ddpm" train --data idx:images.idx "${tiny[@]}" --steps 2 --loss vlb --out V
+expect "resume keeps the loss" 0 "done: 3 steps" -- "$ddpm" train --data idx:images.idx "${tiny[@]}" --steps 3 --resume --out V
+[[ $(tail -1 V/log.csv | awk -F, '{print $1, ($NF != "")}') == "3 1" ]] && pass || fail "the resumed vlb run did not log its bound"
+expect "bad loss" 105 "--loss" -- "$ddpm" train --data idx:images.idx --loss kl --out V2
+expect "learned variance of a fixed model" 1 "learned variance" -- "$ddpm" sample --checkpoint V/checkpoint.safetensors --variance learned --n 1 --steps 2 --out v.png --quiet
+
 expect "sample" 0 "wrote 5 samples" -- "$ddpm" sample --checkpoint A/checkpoint.safetensors --n 5 --batch 2 --sampler ddim --steps 4 \
   --out samples.png --trajectory trajectory.png --raw raw.safetensors --quiet
 for file in samples.png trajectory.png raw.safetensors; do [[ -s $file ]] && pass || fail "sample did not write $file"; done

@@ -1,0 +1,53 @@
+#include "ddpm/training_loss.hpp"
+
+#include "autograd/functions.hpp"
+#include "ddpm/losses.hpp"
+
+namespace ddpm::diffusion {
+
+LossType parse_loss_type(const std::string& name) {
+  if (name == "simple") return LossType::Simple;
+  if (name == "vlb") return LossType::VariationalBound;
+  if (name == "hybrid") return LossType::Hybrid;
+  fail("loss", "unknown loss '", name, "' (simple, vlb, hybrid)");
+}
+
+std::string loss_type_name(LossType type) {
+  switch (type) {
+    case LossType::Simple: return "simple";
+    case LossType::VariationalBound: return "vlb";
+    case LossType::Hybrid: return "hybrid";
+  }
+  return "?";
+}
+
+TrainingLoss training_loss(const NoiseSchedule& schedule, const Variable& output, const Tensor& x0, const Tensor& xt,
+                           const Tensor& steps, const Tensor& noise, const TrainingLossOptions& options) {
+  check(x0.rank() == 4 && xt.shape() == x0.shape() && noise.shape() == x0.shape(), "training_loss", "x0 ",
+        shape_string(x0.shape()), ", x_t ", shape_string(xt.shape()), " and noise ", shape_string(noise.shape()),
+        " must be one [B, C, H, W] shape");
+  const bool learned = output.rank() == 4 && output.size(1) == 2 * x0.size(1);
+  check(options.type != LossType::Hybrid || learned, "training_loss",
+        "the hybrid loss trains a learned variance: the model needs 2C output channels, got ", shape_string(output.shape()));
+  const Variance variance = learned ? Variance::Learned : options.fixed_variance;
+  const ModelOutput halves = split_model_output(output, x0.shape(), variance, "training_loss");
+  const double timesteps = static_cast<double>(schedule.size());
+
+  TrainingLoss result;
+  const Variable mse = mean(square(sub(halves.epsilon, Variable(noise))), {1, 2, 3});
+  result.mse = mse.value();
+  Variable per_image = mse;
+  if (options.type != LossType::Simple) {
+    // Hybrid: the bound sees the mean as a constant (ε detached) and trains only v.
+    const Variable mean_input = options.type == LossType::Hybrid ? halves.epsilon.detach() : halves.epsilon;
+    const ModelDistribution model = model_distribution(schedule, mean_input, halves.variance_half, xt, steps, variance, false);
+    const Variable bound = mul(variational_bound_term(schedule, model, x0, xt, steps), timesteps);
+    result.bound = bound.value();
+    per_image = options.type == LossType::Hybrid ? add(mse, mul(bound, options.hybrid_weight)) : bound;
+  }
+  result.per_image = per_image.value();
+  result.loss = mean(per_image);
+  return result;
+}
+
+}  // namespace ddpm::diffusion

@@ -1,0 +1,38 @@
+#pragma once
+// The training objectives of DDPM and improved DDPM on one batch of the forward process.
+//   simple: L_simple = mean (ε_θ - ε)² (Ho et al. eq. 14)
+//   vlb:    T · L_t, the per-sample estimate of the bound Σ_t L_t with t uniform
+//           (improved-diffusion's RESCALED_KL), in bits/dim; the model's variance is
+//           learned when its output has 2C channels, else fixed
+//   hybrid: L_simple + λ · T · L_t with the mean's gradient stopped in the bound term, so
+//           the bound only trains the variance (improved DDPM §3.1, λ = 0.001;
+//           improved-diffusion's RESCALED_MSE); needs a learned variance
+// Timesteps are drawn uniformly (no importance sampling of L_vlb).
+#include <string>
+
+#include "ddpm/model_distribution.hpp"
+
+namespace ddpm::diffusion {
+
+enum class LossType { Simple, VariationalBound, Hybrid };
+LossType parse_loss_type(const std::string& name);  // "simple", "vlb", "hybrid"
+std::string loss_type_name(LossType type);
+
+struct TrainingLossOptions {
+  LossType type = LossType::Simple;
+  Variance fixed_variance = Variance::FixedLarge;  // the variance of vlb without a learned one
+  double hybrid_weight = 0.001;                     // λ
+};
+
+struct TrainingLoss {
+  Variable loss;             // scalar, mean over the batch
+  Tensor per_image;          // [B], no gradient: for logging per timestep quartile
+  Tensor mse, bound;         // [B] parts (bound: T · L_t in bits/dim; undefined for simple)
+};
+
+// output [B, C or 2C, H, W] of the network on x_t; x0, xt, noise [B, C, H, W];
+// steps int64 [B] indices into `schedule`.
+TrainingLoss training_loss(const NoiseSchedule& schedule, const Variable& output, const Tensor& x0, const Tensor& xt,
+                           const Tensor& steps, const Tensor& noise, const TrainingLossOptions& options);
+
+}  // namespace ddpm::diffusion
