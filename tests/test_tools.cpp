@@ -100,6 +100,75 @@ TEST_CASE("PNG grids decode with libpng to the expected size and values") {
   CHECK_THROWS_WITH_AS(tools::read_png(scratch.file("broken.png")), doctest::Contains("corrupt or truncated"), std::runtime_error);
 }
 
+namespace {
+tools::Image patterned_image(std::int64_t size, std::int64_t channels, std::uint8_t base) {
+  tools::Image image{size, size, channels, {}};
+  for (std::int64_t i = 0; i < size * size * channels; ++i) image.pixels.push_back(static_cast<std::uint8_t>(base + i));
+  return image;
+}
+}  // namespace
+
+TEST_CASE("a folder of PNGs: planar pixels, class subfolders as labels, gray joining RGB, splits") {
+  ScratchDirectory scratch;
+  namespace fs = std::filesystem;
+  // Unlabelled: PNGs directly in the folder, read in sorted name order.
+  fs::create_directories(scratch.path / "plain");
+  tools::write_png(scratch.file("plain/b.png"), patterned_image(2, 3, 100));
+  tools::write_png(scratch.file("plain/a.png"), patterned_image(2, 3, 0));
+  tools::write_png(scratch.file("plain/c.PNG"), patterned_image(2, 1, 50));
+  write_bytes(scratch.file("plain/notes.txt"), {'x'});
+  const tools::Dataset plain = tools::load_dataset("folder:" + scratch.file("plain"));
+  CHECK(plain.count == 3);
+  CHECK(plain.channels == 3);
+  CHECK(plain.size == 2);
+  CHECK(plain.labels.empty());
+  // a.png interleaved RGB 0,1,2 | 3,4,5 | ... -> planar: R = 0,3,6,9; G = 1,4,7,10.
+  CHECK(std::vector<std::uint8_t>(plain.pixels.begin(), plain.pixels.begin() + 8) ==
+        std::vector<std::uint8_t>{0, 3, 6, 9, 1, 4, 7, 10});
+  CHECK(plain.pixels[12] == 100);  // b.png, R of pixel 0
+  // c.PNG is gray 50..53: the same values in all three planes.
+  CHECK(plain.pixels[24] == 50);
+  CHECK(plain.pixels[24 + 4] == 50);
+  CHECK(plain.pixels[24 + 8 + 3] == 53);
+  CHECK(plain.batch({0}).at({0, 1, 0, 1}) == doctest::Approx(4 / 127.5 - 1));
+
+  // Labelled: one class per subfolder, numbered by sorted name; train/ and test/ splits.
+  for (const char* split : {"train", "test"})
+    for (const char* name : {"cat", "ant"}) fs::create_directories(scratch.path / "classes" / split / name);
+  tools::write_png(scratch.file("classes/train/cat/1.png"), patterned_image(3, 1, 0));
+  tools::write_png(scratch.file("classes/train/ant/1.png"), patterned_image(3, 1, 0));
+  tools::write_png(scratch.file("classes/train/ant/2.png"), patterned_image(3, 1, 0));
+  tools::write_png(scratch.file("classes/test/cat/9.png"), patterned_image(3, 1, 7));
+  const tools::Dataset train = tools::load_dataset("folder:" + scratch.file("classes"), "train");
+  CHECK(train.count == 3);
+  CHECK(train.labels == std::vector<std::int64_t>{0, 0, 1});
+  CHECK(train.classes == 2);
+  const tools::Dataset test = tools::load_dataset("folder:" + scratch.file("classes"), "test");
+  CHECK(test.count == 1);
+  CHECK(test.pixels[0] == 7);
+  CHECK(test.labels == std::vector<std::int64_t>{0});  // "ant" in test/ is empty: cat is class 0 there
+}
+
+TEST_CASE("bad PNG folders get an error naming the file and the problem") {
+  ScratchDirectory scratch;
+  namespace fs = std::filesystem;
+  CHECK_THROWS_WITH_AS(tools::load_dataset("folder:" + scratch.file("missing")), doctest::Contains("not a directory"), std::runtime_error);
+  fs::create_directories(scratch.path / "empty");
+  CHECK_THROWS_WITH_AS(tools::load_dataset("folder:" + scratch.file("empty")), doctest::Contains("no .png files"), std::runtime_error);
+  fs::create_directories(scratch.path / "mixed");
+  tools::write_png(scratch.file("mixed/a.png"), patterned_image(4, 1, 0));
+  tools::write_png(scratch.file("mixed/b.png"), patterned_image(5, 1, 0));
+  CHECK_THROWS_WITH_AS(tools::load_dataset("folder:" + scratch.file("mixed")),
+                       doctest::Contains(("b.png: is 5x5 but " + scratch.file("mixed/a.png") + " is 4x4").c_str()), std::runtime_error);
+  fs::create_directories(scratch.path / "wide");
+  tools::write_png(scratch.file("wide/a.png"), tools::Image{4, 2, 1, std::vector<std::uint8_t>(8, 0)});
+  CHECK_THROWS_WITH_AS(tools::load_dataset("folder:" + scratch.file("wide")), doctest::Contains("a.png: images must be square, got 4x2"),
+                       std::runtime_error);
+  fs::create_directories(scratch.path / "broken");
+  write_bytes(scratch.file("broken/a.png"), {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n', 0, 0, 0});
+  CHECK_THROWS_WITH_AS(tools::load_dataset("folder:" + scratch.file("broken")), doctest::Contains("a.png"), std::runtime_error);
+}
+
 TEST_CASE("the data order is a fresh permutation every epoch, recomputable from (seed, step)") {
   std::vector<int> seen(10, 0);
   for (std::int64_t step = 0; step < 5; ++step)

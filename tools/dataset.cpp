@@ -1,6 +1,7 @@
 #include "tools/dataset.hpp"
 
 #include <algorithm>
+#include <filesystem>
 #include <map>
 #include <mutex>
 #include <numeric>
@@ -8,6 +9,7 @@
 
 #include "tensor/random.hpp"
 #include "tools/idx.hpp"
+#include "tools/png_image.hpp"
 
 namespace ddpm::tools {
 
@@ -59,6 +61,78 @@ Dataset from_idx(const std::string& images_path, const std::string& labels_path)
   }
   return dataset;
 }
+bool is_png(const std::filesystem::path& path) {
+  std::string extension = path.extension().string();
+  std::transform(extension.begin(), extension.end(), extension.begin(), [](unsigned char c) { return std::tolower(c); });
+  return extension == ".png";
+}
+
+// PNG files directly in `root` (unlabelled) or in its subfolders (one class per subfolder,
+// numbered in sorted name order, as torchvision's ImageFolder), sorted by path.
+Dataset from_folder(const std::string& folder, const std::string& split) {
+  namespace fs = std::filesystem;
+  std::error_code error;
+  if (!fs::is_directory(folder, error)) throw std::runtime_error("folder:" + folder + ": not a directory");
+  // A folder with train/ and test/ subfolders holds both splits; otherwise it is the data of either.
+  fs::path root = folder;
+  if (fs::is_directory(root / "train", error) && fs::is_directory(root / "test", error)) root /= split;
+  std::vector<fs::path> direct_files, class_folders;
+  for (const auto& entry : fs::directory_iterator(root)) {
+    if (entry.is_regular_file() && is_png(entry.path())) direct_files.push_back(entry.path());
+    else if (entry.is_directory()) class_folders.push_back(entry.path());
+  }
+  std::sort(class_folders.begin(), class_folders.end());
+  std::vector<std::pair<fs::path, std::int64_t>> files;  // (path, label or -1)
+  if (!direct_files.empty()) {
+    for (const auto& path : direct_files) files.emplace_back(path, -1);
+  } else {
+    std::int64_t label = 0;
+    for (const auto& class_folder : class_folders) {
+      std::vector<fs::path> members;
+      for (const auto& entry : fs::directory_iterator(class_folder))
+        if (entry.is_regular_file() && is_png(entry.path())) members.push_back(entry.path());
+      if (members.empty()) continue;
+      for (const auto& path : members) files.emplace_back(path, label);
+      ++label;
+    }
+  }
+  if (files.empty()) throw std::runtime_error("folder:" + root.string() + ": no .png files in it or in its subfolders");
+  std::sort(files.begin(), files.end());
+
+  std::vector<Image> images;
+  images.reserve(files.size());
+  Dataset dataset;
+  dataset.channels = 1;
+  for (const auto& [path, label] : files) {
+    images.push_back(read_png(path.string()));
+    const Image& image = images.back();
+    const Image& first = images.front();
+    if (image.width != image.height)
+      throw std::runtime_error(path.string() + ": images must be square, got " + std::to_string(image.width) + "x" +
+                               std::to_string(image.height));
+    if (image.width != first.width)
+      throw std::runtime_error(path.string() + ": is " + std::to_string(image.width) + "x" + std::to_string(image.height) +
+                               " but " + files.front().first.string() + " is " + std::to_string(first.width) + "x" +
+                               std::to_string(first.height) + " (all images must have one size)");
+    dataset.channels = std::max(dataset.channels, image.channels);  // gray joins RGB data as gray RGB
+    if (label >= 0) {
+      dataset.labels.push_back(label);
+      dataset.classes = std::max(dataset.classes, label + 1);
+    }
+  }
+  dataset.count = static_cast<std::int64_t>(images.size());
+  dataset.size = images.front().width;
+  const std::int64_t plane = dataset.size * dataset.size;
+  dataset.pixels.resize(static_cast<std::size_t>(dataset.count * dataset.channels * plane));
+  for (std::int64_t n = 0; n < dataset.count; ++n) {
+    const Image& image = images[static_cast<std::size_t>(n)];
+    for (std::int64_t c = 0; c < dataset.channels; ++c)
+      for (std::int64_t i = 0; i < plane; ++i)  // interleaved HWC -> planar CHW
+        dataset.pixels[static_cast<std::size_t>((n * dataset.channels + c) * plane + i)] =
+            image.pixels[static_cast<std::size_t>(i * image.channels + std::min(c, image.channels - 1))];
+  }
+  return dataset;
+}
 }  // namespace
 
 Dataset load_dataset(const std::string& spec, const std::string& split) {
@@ -72,7 +146,8 @@ Dataset load_dataset(const std::string& spec, const std::string& split) {
     const auto comma = rest.find(',');
     return from_idx(rest.substr(0, comma), comma == std::string::npos ? "" : rest.substr(comma + 1));
   }
-  throw std::runtime_error("--data: unknown data source '" + spec + "' (fashion-mnist, idx:IMAGES[,LABELS])");
+  if (spec.rfind("folder:", 0) == 0) return from_folder(spec.substr(7), split);
+  throw std::runtime_error("--data: unknown data source '" + spec + "' (fashion-mnist, idx:IMAGES[,LABELS], folder:PATH)");
 }
 
 std::vector<std::int64_t> batch_indices(std::int64_t count, std::uint64_t seed, std::int64_t step, std::int64_t batch) {

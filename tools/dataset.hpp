@@ -19,8 +19,11 @@ struct Dataset {
   Tensor batch_labels(const std::vector<std::int64_t>& indices) const;
 };
 
-// "fashion-mnist" (Debian's dataset-fashion-mnist, split "train" or "test") or
-// "idx:IMAGES[,LABELS]" (any MNIST-format files, .gz or not).
+// "fashion-mnist" (Debian's dataset-fashion-mnist, split "train" or "test"),
+// "idx:IMAGES[,LABELS]" (any MNIST-format files, .gz or not), or "folder:PATH": square
+// PNGs of one size, gray or RGB (gray ones join RGB data as RGB), unlabelled when they
+// lie directly in PATH, labelled by class subfolder (sorted names) otherwise; a PATH with
+// train/ and test/ subfolders holds both splits, any other PATH is the data of either.
 Dataset load_dataset(const std::string& spec, const std::string& split = "train");
 
 // Position `position` of the shuffled order of epoch `epoch`: a Fisher-Yates permutation

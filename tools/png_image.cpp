@@ -43,6 +43,20 @@ void write_png(const std::string& path, const Image& image) {
   write_file_atomically(path, encoded);
 }
 
+namespace {
+// libpng reports through callbacks: keep its message for our exception instead of letting
+// it print to stderr, and ignore warnings (a harmless sRGB profile note, say).
+struct ReadError {
+  char message[256] = "";
+};
+extern "C" void keep_png_error(png_structp png, png_const_charp message) {
+  auto* error = static_cast<ReadError*>(png_get_error_ptr(png));
+  std::snprintf(error->message, sizeof error->message, "%s", message);
+  png_longjmp(png, 1);
+}
+extern "C" void ignore_png_warning(png_structp, png_const_charp) {}
+}  // namespace
+
 Image read_png(const std::string& path) {
   FILE* file = std::fopen(path.c_str(), "rb");
   if (!file) throw std::runtime_error(path + ": cannot open");
@@ -51,7 +65,8 @@ Image read_png(const std::string& path) {
     std::fclose(file);
     throw std::runtime_error(path + ": not a PNG file");
   }
-  png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, nullptr, nullptr, nullptr);
+  ReadError error;
+  png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &error, keep_png_error, ignore_png_warning);
   png_infop info = png ? png_create_info_struct(png) : nullptr;
   if (!png || !info) {
     std::fclose(file);
@@ -62,7 +77,7 @@ Image read_png(const std::string& path) {
   if (setjmp(png_jmpbuf(png))) {
     png_destroy_read_struct(&png, &info, nullptr);
     std::fclose(file);
-    throw std::runtime_error(path + ": corrupt or truncated PNG");
+    throw std::runtime_error(path + ": corrupt or truncated PNG" + (error.message[0] ? std::string(" (") + error.message + ")" : ""));
   }
   png_init_io(png, file);
   png_set_sig_bytes(png, 8);
@@ -78,7 +93,7 @@ Image read_png(const std::string& path) {
   image.channels = png_get_channels(png, info);
   // A tiny file can claim a huge image: refuse more than 16M pixels before allocating.
   if (image.width > 16384 || image.height > 16384 || image.width * image.height > (std::int64_t{1} << 24))
-    longjmp(png_jmpbuf(png), 1);
+    png_error(png, "larger than 16M pixels");
   image.pixels.resize(static_cast<std::size_t>(image.width * image.height * image.channels));
   for (std::int64_t row = 0; row < image.height; ++row) rows.push_back(image.pixels.data() + row * image.width * image.channels);
   png_read_image(png, rows.data());

@@ -66,6 +66,16 @@ for file in samples.png trajectory.png raw.safetensors; do [[ -s $file ]] && pas
 [[ $(head -c 8 samples.png | od -An -tx1 | tr -d ' \n') == 89504e470d0a1a0a ]] && pass || fail "samples.png is not a PNG"
 expect "sample raw idx" 0 "wrote 2 samples" -- "$ddpm" sample --checkpoint A/checkpoint.safetensors --n 2 --steps 2 --no-ema --raw raw.idx --out s2.png --quiet
 [[ $(stat -c %s raw.idx) -eq $((16 + 2 * 64)) ]] && pass || fail "raw.idx has the wrong size"
+# A folder of PNGs as data: single-image grids written by `ddpm sample` (square, one size).
+mkdir -p pngs mixed
+for seed in 1 2 3; do "$ddpm" sample --checkpoint A/checkpoint.safetensors --n 1 --steps 2 --seed $seed --out pngs/$seed.png --quiet 2>/dev/null; done
+expect "train on a PNG folder" 0 "done: 2 steps" -- "$ddpm" train --data folder:pngs "${tiny[@]}" --steps 2 --out P
+expect "eval on a PNG folder" 0 "bits/dim on 2" -- "$ddpm" eval --checkpoint P/checkpoint.safetensors --n-images 2 --quiet
+cp pngs/1.png mixed/ && "$ddpm" sample --checkpoint A/checkpoint.safetensors --n 4 --steps 2 --out mixed/four.png --quiet 2>/dev/null
+expect "PNG folder of mixed sizes" 1 "all images must have one size" -- "$ddpm" train --data folder:mixed "${tiny[@]}" --steps 1 --out P2
+mkdir -p nothing
+expect "empty PNG folder" 1 "no .png files" -- "$ddpm" train --data folder:nothing "${tiny[@]}" --steps 1 --out P3
+
 # The same seed gives the same images whatever the batch split.
 "$ddpm" sample --checkpoint A/checkpoint.safetensors --n 4 --batch 4 --steps 3 --raw split1.safetensors --out x.png --quiet 2>/dev/null
 "$ddpm" sample --checkpoint A/checkpoint.safetensors --n 4 --batch 1 --steps 3 --raw split2.safetensors --out x.png --quiet 2>/dev/null

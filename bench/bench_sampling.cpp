@@ -1,0 +1,76 @@
+// Sampling and evaluation of the default U-Net: one ancestral step and one DDIM step at
+// batch 64 (ddpm::diffusion::sample over a respaced 10-step schedule, divided by 10: a
+// step is one model call plus the update and its keyed noise), and the bits/dim
+// evaluator's throughput. torch_unet.py's ancestral_step is the PyTorch figure to compare
+// (shared/reference/bench_unet.py --mode forward).
+#include <benchmark/benchmark.h>
+
+#include <chrono>
+
+#include "ddpm/bits_per_dim.hpp"
+#include "ddpm/sampler.hpp"
+#include "nn/unet.hpp"
+#include "tensor/tensor_library.hpp"
+
+namespace {
+
+using namespace ddpm;
+
+struct Model {
+  Generator init{0}, unused{1};
+  nn::UNet unet{nn::UNetConfig{}, init};
+  Model() { unet.eval(); }
+  diffusion::Denoiser denoiser() {
+    return [this](const Tensor& x, const Tensor& t, const Tensor& y) {
+      NoGrad no_grad;
+      return unet.forward(Variable(x), t, y, unused).value();
+    };
+  }
+};
+
+constexpr std::int64_t kSteps = 10;
+
+void sampling_step(benchmark::State& state, bool ddim) {
+  const std::int64_t batch = state.range(0);
+  Model model;
+  const diffusion::NoiseSchedule schedule = diffusion::make_schedule(diffusion::ScheduleKind::Linear, 1000);
+  diffusion::SamplerOptions options;
+  options.steps = kSteps;
+  options.ddim = ddim;
+  double seconds = 0;
+  for (auto _ : state) {
+    const auto start = std::chrono::steady_clock::now();
+    const auto result = diffusion::sample(schedule, model.denoiser(), {batch, 1, 28, 28}, options);
+    benchmark::DoNotOptimize(result.images.raw_data());
+    seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  }
+  // The time of one step: each iteration is kSteps of them.
+  state.counters["step_ms"] = seconds * 1e3 / static_cast<double>(state.iterations() * kSteps);
+  state.counters["images_steps/s"] = benchmark::Counter(static_cast<double>(batch * kSteps * state.iterations()), benchmark::Counter::kIsRate);
+}
+void ancestral_step(benchmark::State& state) { sampling_step(state, false); }
+void ddim_step(benchmark::State& state) { sampling_step(state, true); }
+BENCHMARK(ancestral_step)->Arg(64)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(5.0);
+BENCHMARK(ddim_step)->Arg(64)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(5.0);
+
+// The full bound costs T model calls per image; it is timed on a T = 20 (cosine) schedule and the
+// throughput scaled to T = 1000 (the model calls dominate: the per-step terms are O(pixels)).
+void bits_per_dim(benchmark::State& state) {
+  const std::int64_t batch = state.range(0), timesteps = 20;
+  Model model;
+  const diffusion::NoiseSchedule schedule = diffusion::make_schedule(diffusion::ScheduleKind::Cosine, timesteps);
+  Generator data(3);
+  const Tensor images = sub(mul(rand({batch, 1, 28, 28}, data), 2.0), 1.0);
+  for (auto _ : state) {
+    const auto bound = diffusion::variational_bound(schedule, model.denoiser(), images, diffusion::Variance::FixedLarge, true, 0);
+    benchmark::DoNotOptimize(bound.total.raw_data());
+  }
+  const double images_done = static_cast<double>(batch * state.iterations());
+  state.counters["images/s_T20"] = benchmark::Counter(images_done, benchmark::Counter::kIsRate);
+  state.counters["images/s_T1000"] = benchmark::Counter(images_done * timesteps / 1000.0, benchmark::Counter::kIsRate);
+}
+BENCHMARK(bits_per_dim)->Arg(64)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(5.0);
+
+}  // namespace
+
+BENCHMARK_MAIN();
