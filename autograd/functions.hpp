@@ -5,6 +5,7 @@
 
 #include "autograd/variable.hpp"
 #include "tensor/convolution.hpp"
+#include "tensor/random.hpp"
 #include "tensor/reduction.hpp"
 
 namespace ddpm {
@@ -65,6 +66,22 @@ Variable conv2d(const Variable& input, const Variable& weight, const Variable& b
 // GroupNorm of [N, C, H, W] with per-channel gamma and beta [C], optionally followed by SiLU.
 Variable group_norm(const Variable& input, std::int64_t groups, const Variable& gamma, const Variable& beta,
                     double eps = 1e-5, bool apply_silu = false);
+// ---- ops that recompute instead of saving (fused_functions.cpp) ----
+// Inverted dropout: zeroes each element with `probability` and scales the rest by
+// 1/(1 - probability). The mask is redrawn from the generator's counters in backward, so
+// nothing is saved. Advances the generator by x.numel() counters.
+Variable dropout(const Variable& x, double probability, Generator& generator);
+struct NormalizationOptions {
+  std::int64_t groups = 32;
+  double eps = 1e-5;
+};
+// conv2d(dropout(SiLU(GroupNorm(input)))), bit for bit the ops in a row, but saving only
+// the input and the group statistics: the activation and the dropout mask are recomputed
+// in backward. input [N, Ci, H, W], gamma/beta [Ci], weight [Co, Ci, KH, KW], bias [Co] or
+// undefined; dropout_generator may be null when dropout_probability is 0.
+Variable group_norm_silu_conv2d(const Variable& input, const NormalizationOptions& norm, const Variable& gamma,
+                                const Variable& beta, double dropout_probability, Generator* dropout_generator,
+                                const Variable& weight, const Variable& bias, const Convolution2dOptions& options);
 // softmax(Q Kᵀ · scale) V over [B, L, C] tensors.
 Variable attention(const Variable& query, const Variable& key, const Variable& value, double scale);
 Variable upsample_nearest2x(const Variable& input);  // [N, C, H, W] -> [N, C, 2H, 2W]

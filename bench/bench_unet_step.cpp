@@ -59,6 +59,9 @@ void training_step(benchmark::State& state) {
   }
   state.counters["images/s"] = benchmark::Counter(static_cast<double>(batch * state.iterations()), benchmark::Counter::kIsRate);
   state.counters["peak_rss_MiB"] = peak_rss_mib();
+  const MemoryStatistics memory = memory_statistics();
+  state.counters["peak_tensor_MiB"] = static_cast<double>(memory.peak_live_bytes) / (1 << 20);
+  state.counters["cached_MiB"] = static_cast<double>(memory.cached_bytes) / (1 << 20);
 }
 BENCHMARK(training_step)->Arg(64)->Arg(128)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(5.0);
 

@@ -52,8 +52,13 @@ Variable Embedding::forward(const Tensor& indices) const { return index_select(w
 Variable dropout(const Variable& x, double p, bool training, Generator& generator) {
   check(p >= 0.0 && p < 1.0, "dropout", "probability must be in [0, 1), got ", p);
   if (!training || p == 0.0) return x;
-  const Tensor keep = ge(rand(x.shape(), generator, x.dtype()), p);
-  return mul(x, Variable(mul(keep, 1.0 / (1.0 - p))));
+  return ddpm::dropout(x, p, generator);
+}
+
+Variable normalize_activate_convolve(const GroupNorm& norm, const Conv2d& conv, const Variable& x, double dropout_p,
+                                     bool training, Generator& generator) {
+  return group_norm_silu_conv2d(x, {norm.groups, norm.eps}, norm.weight, norm.bias, training ? dropout_p : 0.0, &generator,
+                                conv.weight, conv.bias, conv.options);
 }
 
 Tensor timestep_embedding(const Tensor& timesteps, std::int64_t dim) {

@@ -82,10 +82,10 @@ ResBlock::ResBlock(std::int64_t in_channels, std::int64_t out_channels, std::int
 }
 
 Variable ResBlock::forward(const Variable& x, const Variable& silu_temb, Generator& dropout_generator) const {
-  Variable h = conv1->forward(norm1->forward(x, true));
+  Variable h = normalize_activate_convolve(*norm1, *conv1, x, 0.0, false, dropout_generator);
   const Variable projected = temb_proj->forward(silu_temb);  // [B, C_out]
   h = add(h, reshape(projected, {projected.size(0), projected.size(1), 1, 1}));
-  h = conv2->forward(dropout(norm2->forward(h, true), dropout_probability, training(), dropout_generator));
+  h = normalize_activate_convolve(*norm2, *conv2, h, dropout_probability, training(), dropout_generator);
   return add(skip ? skip->forward(x) : x, h);
 }
 
@@ -236,7 +236,7 @@ Variable UNet::forward(const Variable& x, const Tensor& timesteps, const Tensor&
     }
     if (up.upsample) h = up.upsample->forward(upsample_nearest2x(h));
   }
-  return conv_out_->forward(norm_out_->forward(h, true));
+  return normalize_activate_convolve(*norm_out_, *conv_out_, h, 0.0, false, dropout_generator);
 }
 
 }  // namespace ddpm::nn

@@ -30,4 +30,15 @@ class Storage {
   std::uint64_t version_ = 0;
 };
 
+// Tensor memory of the process, for benchmarks and for users sizing a batch (the analogue
+// of torch.cuda.memory_allocated / max_memory_allocated / memory_reserved).
+struct MemoryStatistics {
+  std::size_t live_bytes = 0;       // held by storages now
+  std::size_t peak_live_bytes = 0;  // the most held at once since the last reset
+  std::size_t cached_bytes = 0;     // released buffers kept for reuse
+};
+MemoryStatistics memory_statistics();
+void reset_peak_memory();            // peak := live
+void release_cached_memory();        // returns every cached buffer to the system
+
 }  // namespace ddpm

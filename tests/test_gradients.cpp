@@ -86,6 +86,15 @@ std::vector<GradientCase> cases() {
        [](const V& x) { return group_norm(x[0], 2, x[1], x[2], 1e-5, false); }},
       {"group_norm + silu", {{2, 6, 2, 3}, {6}, {6}},
        [](const V& x) { return group_norm(x[0], 3, x[1], x[2], 1e-5, true); }},
+      // recomputing ops: a fresh generator per call, so every evaluation drops the same elements
+      {"dropout", {{3, 4, 5}}, [](const V& x) { Generator g(11); return dropout(x[0], 0.3, g); }},
+      {"group_norm_silu_conv2d", {{2, 4, 5, 4}, {4}, {4}, {3, 4, 3, 3}, {3}},
+       [](const V& x) { return group_norm_silu_conv2d(x[0], {2, 1e-5}, x[1], x[2], 0.0, nullptr, x[3], x[4], {1, 1, 1}); }},
+      {"group_norm_silu_conv2d + dropout, stride 2", {{2, 4, 5, 4}, {4}, {4}, {3, 4, 3, 3}, {3}},
+       [](const V& x) {
+         Generator g(5);
+         return group_norm_silu_conv2d(x[0], {2, 1e-5}, x[1], x[2], 0.25, &g, x[3], x[4], {2, 1, 1});
+       }},
       {"attention", {{2, 5, 3}, {2, 5, 3}, {2, 5, 3}},
        [](const V& x) { return attention(x[0], x[1], x[2], 0.7); }},
       {"upsample_nearest2x", {{2, 3, 2, 3}}, [](const V& x) { return upsample_nearest2x(x[0]); }},

@@ -172,6 +172,38 @@ TEST_CASE("group norm (with and without SiLU) and its backward match the referen
   }
 }
 
+TEST_CASE("group_norm_silu_conv2d equals GroupNorm+SiLU, dropout and conv2d in a row, bit for bit") {
+  const Tensor x = random_tensor({3, 8, 9, 7}, 1, DType::Float32), gamma = random_tensor({8}, 2, DType::Float32),
+               beta = random_tensor({8}, 3, DType::Float32), weight = random_tensor({5, 8, 3, 3}, 4, DType::Float32),
+               bias = random_tensor({5}, 5, DType::Float32), upstream = random_tensor({3, 5, 9, 7}, 6, DType::Float32);
+  auto run = [&](bool fused) {
+    std::vector<Variable> leaves;
+    for (const Tensor& t : {x, gamma, beta, weight, bias}) leaves.emplace_back(t, true);
+    Generator generator(77);
+    Variable y;
+    if (fused) {
+      y = group_norm_silu_conv2d(leaves[0], {4, 1e-5}, leaves[1], leaves[2], 0.1, &generator, leaves[3], leaves[4], {1, 1, 1});
+    } else {
+      y = conv2d(dropout(group_norm(leaves[0], 4, leaves[1], leaves[2], 1e-5, true), 0.1, generator), leaves[3], leaves[4], {1, 1, 1});
+    }
+    sum(mul(y, Variable(upstream))).backward();
+    std::vector<Tensor> results = {y.value()};
+    for (const Variable& leaf : leaves) results.push_back(leaf.grad());
+    results.push_back(Tensor::scalar(static_cast<double>(generator.offset()), DType::Float64));
+    return results;
+  };
+  const auto fused = run(true), separate = run(false);
+  for (std::size_t i = 0; i < fused.size(); ++i) {
+    INFO("result ", i, " (0: output, 1-5: gradients of x, gamma, beta, weight, bias, 6: generator offset)");
+    CHECK(bitwise_equal(fused[i], separate[i]));
+  }
+  // Dropout really dropped something, and keeps its expectation.
+  Generator generator(3);
+  const Tensor dropped = dropout(Variable(full({100000}, 1.0)), 0.1, generator).value();
+  CHECK(mean(dropped).item() == doctest::Approx(1.0).epsilon(0.01));
+  CHECK(sum(eq(dropped, 0.0)).item() == doctest::Approx(10000).epsilon(0.05));
+}
+
 TEST_CASE("fused attention matches matmul + softmax + matmul, forward and backward") {
   for (const Shape& shape : std::vector<Shape>{{3, 49, 64}, {2, 17, 7}, {1, 200, 33}}) {
     const Tensor q = random_tensor(shape, 1101), k = random_tensor(shape, 1102), v = random_tensor(shape, 1103);

@@ -1,0 +1,91 @@
+// Dropout, and GroupNorm -> SiLU -> dropout -> conv2d as one op: ops that recompute what
+// their backward needs instead of keeping it. Memory, not arithmetic, is why: in a U-Net
+// training step the normalised activations, the dropout masks and the dropped-out copies
+// are about a third of everything saved for backward, and all of them are cheap to
+// recompute from the block's input, the group statistics and the RNG counters.
+#include "autograd/functions.hpp"
+#include "tensor/convolution.hpp"
+#include "tensor/elementwise.hpp"
+#include "tensor/group_norm.hpp"
+#include "tensor/random.hpp"
+
+namespace ddpm {
+
+namespace {
+// The inverted-dropout multiplier (0 or 1/(1-p)) drawn at the generator's counters
+// `offset`...: the same draw in forward and backward.
+Tensor dropout_scale(const Shape& shape, DType dtype, double probability, std::uint64_t seed, std::uint64_t offset) {
+  Generator generator(seed);
+  generator.set_state(seed, offset);
+  return mul(ge(rand(shape, generator, dtype), probability), 1.0 / (1.0 - probability));
+}
+}  // namespace
+
+Variable dropout(const Variable& x, double probability, Generator& generator) {
+  check(probability >= 0.0 && probability < 1.0, "dropout", "probability must be in [0, 1), got ", probability);
+  if (probability == 0.0) return x;
+  const std::uint64_t seed = generator.seed(), offset = generator.offset();
+  const Tensor scale = dropout_scale(x.shape(), x.dtype(), probability, seed, offset);
+  generator.advance(static_cast<std::uint64_t>(x.numel()));
+  const Shape shape = x.shape();
+  const DType dtype = x.dtype();
+  return Variable::from_op(mul(x.value(), scale), "dropout", {x}, [=](const Tensor& g) {
+    return std::vector<Tensor>{mul(g, dropout_scale(shape, dtype, probability, seed, offset))};
+  });
+}
+
+Variable group_norm_silu_conv2d(const Variable& input, const NormalizationOptions& norm, const Variable& gamma,
+                                const Variable& beta, double dropout_probability, Generator* dropout_generator,
+                                const Variable& weight, const Variable& bias, const Convolution2dOptions& options) {
+  check(dropout_probability >= 0.0 && dropout_probability < 1.0, "group_norm_silu_conv2d",
+        "dropout probability must be in [0, 1), got ", dropout_probability);
+  check(dropout_probability == 0.0 || dropout_generator, "group_norm_silu_conv2d", "dropout needs a generator");
+  const bool dropping = dropout_probability > 0.0;
+  const std::uint64_t seed = dropping ? dropout_generator->seed() : 0, offset = dropping ? dropout_generator->offset() : 0;
+  const std::int64_t groups = norm.groups;
+  const double eps = norm.eps, p = dropout_probability;
+  // Forward: the normalised activation lives only until the convolution has read it.
+  const GroupNormOutput normalized = group_norm(input.value(), groups, gamma.value(), beta.value(), eps, true);
+  Tensor activation = normalized.output;
+  if (dropping) {
+    activation = mul(activation, dropout_scale(activation.shape(), activation.dtype(), p, seed, offset));
+    dropout_generator->advance(static_cast<std::uint64_t>(activation.numel()));
+  }
+  const bool has_bias = bias.defined();
+  Tensor output = conv2d(activation, weight.value(), has_bias ? bias.value() : Tensor(), options);
+  activation = Tensor();
+
+  SavedTensor saved_input(input.value(), "group_norm_silu_conv2d"), saved_gamma(gamma.value(), "group_norm_silu_conv2d"),
+      saved_beta(beta.value(), "group_norm_silu_conv2d"), saved_weight(weight.value(), "group_norm_silu_conv2d");
+  const Tensor mean = normalized.mean, inverse_std = normalized.inverse_std;
+  const bool need_input = input.requires_grad() || gamma.requires_grad() || beta.requires_grad();
+  const bool need_weight = weight.requires_grad(), need_bias = has_bias && bias.requires_grad();
+  std::vector<Variable> inputs = {input, gamma, beta, weight};
+  if (has_bias) inputs.push_back(bias);
+  return Variable::from_op(output, "group_norm_silu_conv2d", inputs, [=](const Tensor& g) {
+    const Tensor& x = saved_input.get();
+    const Tensor& w = saved_weight.get();
+    // Recompute exactly what forward computed (the same kernels on the same inputs).
+    Tensor scale = dropping ? dropout_scale(x.shape(), x.dtype(), p, seed, offset) : Tensor();
+    std::vector<Tensor> gradients(inputs.size());
+    if (need_weight) {
+      Tensor activation = group_norm(x, groups, saved_gamma.get(), saved_beta.get(), eps, true).output;
+      if (dropping) activation = mul(activation, scale);
+      gradients[3] = conv2d_weight_gradient(g, activation, w.shape(), options);
+    }
+    if (need_bias) gradients[4] = sum(g, {0, 2, 3});
+    if (need_input) {
+      Tensor activation_gradient = conv2d_input_gradient(g, w, x.shape(), options);
+      if (dropping) activation_gradient = mul(activation_gradient, scale);
+      scale = Tensor();
+      GroupNormGradients norm_gradients = group_norm_backward(activation_gradient, x, mean, inverse_std, groups,
+                                                              saved_gamma.get(), saved_beta.get(), true);
+      gradients[0] = std::move(norm_gradients.input);
+      gradients[1] = std::move(norm_gradients.gamma);
+      gradients[2] = std::move(norm_gradients.beta);
+    }
+    return gradients;
+  });
+}
+
+}  // namespace ddpm
