@@ -72,3 +72,31 @@ TEST_CASE("factories") {
 }
 
 }  // namespace ddpm::testing
+
+namespace ddpm::testing {
+
+TEST_CASE("memory statistics follow live tensors; released buffers are reused, then returned") {
+  release_cached_memory();
+  reset_peak_memory();
+  const MemoryStatistics before = memory_statistics();
+  CHECK(before.cached_bytes == 0);
+  const std::size_t bytes = std::size_t{1} << 22;  // 4 MiB: a cached size
+  const void* first_address = nullptr;
+  {
+    const Tensor a = Tensor::empty({static_cast<std::int64_t>(bytes / 4)});
+    first_address = a.raw_data();
+    CHECK(memory_statistics().live_bytes == before.live_bytes + bytes);
+  }
+  CHECK(memory_statistics().live_bytes == before.live_bytes);
+  CHECK(memory_statistics().cached_bytes == bytes);
+  CHECK(memory_statistics().peak_live_bytes >= before.live_bytes + bytes);
+  {
+    const Tensor b = Tensor::empty({static_cast<std::int64_t>(bytes / 4)});
+    CHECK(b.raw_data() == first_address);  // the same buffer again
+    CHECK(memory_statistics().cached_bytes == 0);
+  }
+  release_cached_memory();
+  CHECK(memory_statistics().cached_bytes == 0);
+}
+
+}  // namespace ddpm::testing
