@@ -1,6 +1,7 @@
 // The `ddpm` command line: train, sample, eval, info.
 #include <CLI/CLI.hpp>
 
+#include <csignal>
 #include <cstdio>
 #include <exception>
 
@@ -31,6 +32,9 @@ std::vector<std::int64_t> parse_list(const std::string& text, const char* option
 
 int main(int argc, char** argv) {
   using namespace ddpm::tools;
+  // Past a file-size limit, let write() fail with EFBIG (reported like a full disk)
+  // instead of the default SIGXFSZ killing the process mid-run.
+  std::signal(SIGXFSZ, SIG_IGN);
   CLI::App app{"ddpm: train, sample and inspect denoising diffusion models on the CPU"};
   app.require_subcommand(1);
   app.set_help_all_flag("--help-all", "Help for every command");

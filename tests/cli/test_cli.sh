@@ -109,6 +109,13 @@ head -c 3000 A/checkpoint.safetensors > truncated.safetensors
 expect "truncated checkpoint" 1 "truncated.safetensors" -- "$ddpm" sample --checkpoint truncated.safetensors --out z.png
 expect "missing checkpoint" 1 "cannot open" -- "$ddpm" sample --checkpoint nothing.safetensors --out z.png
 expect "class of unconditional model" 1 "--class 3" -- "$ddpm" sample --checkpoint A/checkpoint.safetensors --class 3 --out z.png
+# A disk that fills (a file-size limit below the checkpoint's size): one error line, and
+# the checkpoint already there is untouched.
+cp -r A G
+expect "disk full" 1 "write failed" -- bash -c "ulimit -f 300; exec \"$ddpm\" train --data idx:images.idx ${tiny[*]} --steps 8 --resume --out G"
+cmp -s G/checkpoint.safetensors good.safetensors && pass || fail "a failed checkpoint write damaged the previous checkpoint"
+[[ -z $(ls G | grep '\.tmp\.') ]] && pass || fail "a failed checkpoint write left its temporary file"
+
 # Resuming a run on data of another size is refused and leaves the checkpoint as it was.
 expect "resume on other data" 1 "expects 8" -- "$ddpm" train --data idx:small.idx "${tiny[@]}" --steps 8 --resume --out A
 cmp -s A/checkpoint.safetensors good.safetensors && pass || fail "a refused resume changed the checkpoint"
