@@ -66,4 +66,11 @@ void write_checkpoint(const std::string& path, const nn::UNet& model, const nn::
   write_safetensors(path, tensors, metadata);
 }
 
+diffusion::Variance model_variance(const std::string& choice, const nn::UNetConfig& config) {
+  const auto variance = diffusion::parse_variance(choice == "auto" ? (config.learn_sigma ? "learned" : "large") : choice);
+  if (variance == diffusion::Variance::Learned && !config.learn_sigma)
+    throw std::runtime_error("--variance learned needs a model trained with a learned variance");
+  return variance;
+}
+
 }  // namespace ddpm::tools

@@ -6,6 +6,7 @@
 #include <map>
 #include <string>
 
+#include "ddpm/model_distribution.hpp"
 #include "nn/optimizer.hpp"
 #include "nn/safetensors.hpp"
 #include "nn/training.hpp"
@@ -27,6 +28,10 @@ struct Checkpoint {
   std::map<std::string, Tensor> ema_tensors(const nn::UNet& model) const;
   std::string meta(const std::string& key) const;  // throws naming the key when missing
 };
+
+// The --variance of sample and eval for a model of `config`: "auto" is learned when the
+// model learns its variance, else large; "learned" for a model that does not is an error.
+diffusion::Variance model_variance(const std::string& choice, const nn::UNetConfig& config);
 
 void write_checkpoint(const std::string& path, const nn::UNet& model, const nn::Adam& optimizer,
                       const nn::ExponentialMovingAverage& ema, std::map<std::string, std::string> metadata);

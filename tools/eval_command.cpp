@@ -46,10 +46,7 @@ int run_eval(const EvalOptions& options) {
   model.eval();
   const diffusion::NoiseSchedule schedule = diffusion::make_schedule(
       diffusion::parse_schedule_kind(checkpoint.meta("schedule")), std::stoll(checkpoint.meta("timesteps")));
-  const std::string variance_choice = options.variance == "auto" ? (config.learn_sigma ? "learned" : "large") : options.variance;
-  const auto variance = diffusion::parse_variance(variance_choice);
-  if (variance == diffusion::Variance::Learned && !config.learn_sigma)
-    throw std::runtime_error("--variance learned needs a model trained with a learned variance");
+  const auto variance = model_variance(options.variance, config);
   const auto denoiser = [&](const Tensor& x, const Tensor& t, const Tensor& y) {
     NoGrad no_grad;
     return model.forward(Variable(x), t, y, unused).value();
@@ -71,7 +68,7 @@ int run_eval(const EvalOptions& options) {
   if (!options.quiet) std::fprintf(stderr, "\n");
   const Summary total = summarize(totals), prior = summarize(priors), decoder = summarize(decoders), kl = summarize(kls);
   std::printf("bits/dim on %lld %s images of %s (%lld steps, %s variance, %s weights)\n", static_cast<long long>(count),
-              options.split.c_str(), source.c_str(), static_cast<long long>(schedule.size()), variance_choice.c_str(),
+              options.split.c_str(), source.c_str(), static_cast<long long>(schedule.size()), diffusion::variance_name(variance).c_str(),
               options.ema ? "EMA" : "raw");
   std::printf("  %-22s %10.5f ± %.5f\n", "total", total.mean, total.standard_error);
   std::printf("  %-22s %10.5f ± %.5f\n", "prior L_T", prior.mean, prior.standard_error);

@@ -33,9 +33,7 @@ int run_sample(const SampleOptions& options) {
   sampler.ddim = options.sampler == "ddim";
   if (!sampler.ddim && options.sampler != "ancestral") throw std::runtime_error("--sampler must be ancestral or ddim");
   sampler.eta = options.eta;
-  sampler.variance = diffusion::parse_variance(options.variance == "auto" ? (config.learn_sigma ? "learned" : "large") : options.variance);
-  if (sampler.variance == diffusion::Variance::Learned && !config.learn_sigma)
-    throw std::runtime_error("--variance learned needs a model trained with a learned variance");
+  sampler.variance = model_variance(options.variance, config);
   sampler.guidance = options.guidance;
   sampler.seed = options.seed;
   sampler.record_every = options.trajectory.empty() ? 0 : std::max<std::int64_t>(1, (options.steps > 0 ? options.steps : schedule.size()) / 10);
