@@ -7,6 +7,7 @@
 #include "tensor/gemm/gemm.hpp"
 #include "tensor/kernel_path.hpp"
 #include "tensor/parallel.hpp"
+#include "tensor/shifted_convolution.hpp"
 
 namespace ddpm {
 namespace {
@@ -58,28 +59,39 @@ void row_segments(std::int64_t first, std::int64_t count, std::int64_t rows, std
   }
 }
 
-// [N, C, H, W] with `pad` zeros around every plane: [N, C, H + 2 pad, W + 2 pad]. With the
-// padding in memory, every tap of every output pixel is a plain read: the packers below
-// copy without bounds checks.
-Tensor padded_planes(const Tensor& input, std::int64_t pad, std::int64_t pad_width) {
+// [N, C, H, W] with `pad_height` zero rows above and below every plane and `pad_width`
+// zero columns left and right. With the padding in memory, every tap of every output
+// pixel is a plain read: the packers below copy without bounds checks, and the shifted
+// convolutions read the planes in place.
+struct PaddedInput {
+  Tensor buffer;  // [N, C, H + 2 pad_height, W + 2 pad_width]
+  std::int64_t height, width;
+  template <class T>
+  convolution_detail::PaddedPlanes<T> planes() const {
+    return {buffer.data<T>(), buffer.size(0), buffer.size(1), height, width};
+  }
+};
+
+PaddedInput padded_planes(const Tensor& input, std::int64_t pad_height, std::int64_t pad_width) {
   const Tensor x = input.contiguous();
   const std::int64_t planes = x.size(0) * x.size(1), height = x.size(2), width = x.size(3);
-  const std::int64_t padded_height = height + 2 * pad, padded_width = width + 2 * pad_width;
-  Tensor padded = Tensor::empty({x.size(0), x.size(1), padded_height, padded_width}, x.dtype());
+  const std::int64_t padded_height = height + 2 * pad_height, padded_width = width + 2 * pad_width;
+  PaddedInput padded{Tensor::empty({x.size(0), x.size(1), padded_height, padded_width}, x.dtype()), padded_height,
+                     padded_width};
   dispatch_floating(x.dtype(), "conv2d", [&]<class T>() {
     const T* in = x.data<T>();
-    T* out = padded.data<T>();
+    T* out = padded.buffer.data<T>();
     parallel_for(planes, 8, [&](std::int64_t begin, std::int64_t end) {
       for (std::int64_t plane = begin; plane < end; ++plane) {
         T* destination = out + plane * padded_height * padded_width;
-        std::fill(destination, destination + pad * padded_width, T(0));
+        std::fill(destination, destination + pad_height * padded_width, T(0));
         for (std::int64_t y = 0; y < height; ++y) {
-          T* row = destination + (pad + y) * padded_width;
+          T* row = destination + (pad_height + y) * padded_width;
           std::fill(row, row + pad_width, T(0));
           std::copy(in + (plane * height + y) * width, in + (plane * height + y + 1) * width, row + pad_width);
           std::fill(row + pad_width + width, row + padded_width, T(0));
         }
-        std::fill(destination + (pad + height) * padded_width, destination + padded_height * padded_width, T(0));
+        std::fill(destination + (pad_height + height) * padded_width, destination + padded_height * padded_width, T(0));
       }
     });
   });
@@ -309,22 +321,33 @@ Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias, con
     check_same_dtype("conv2d", input, bias);
   }
   if (use_reference_kernels()) return conv2d_reference(input, weight, bias, options);
-  const Tensor x = padded_planes(input, g.padding, g.padding), w = weight.contiguous();
+  const Tensor w = weight.contiguous();
+  const Tensor bias_values = bias.defined() ? bias.contiguous() : Tensor();
   Tensor output = Tensor::empty({g.batch, g.out_channels, g.out_height, g.out_width}, input.dtype());
+  const std::int64_t taps = g.in_channels * g.kernel_area();
+  if (convolution_detail::shifted_convolution_suits(g.out_channels, taps)) {
+    const PaddedInput x = padded_planes(input, g.padding, g.padding);
+    dispatch_floating(input.dtype(), "conv2d", [&]<class T>() {
+      const T* w_data = w.data<T>();
+      convolution_detail::correlate_shifted<T>(
+          x.planes<T>(), {g.kernel_height, g.kernel_width, g.stride, g.dilation}, g.out_height, g.out_width,
+          g.out_channels, [&](std::int64_t o, std::int64_t tap) { return w_data[o * taps + tap]; },
+          bias.defined() ? bias_values.data<T>() : nullptr, output.data<T>());
+    });
+    return output;
+  }
+  const PaddedInput x = padded_planes(input, g.padding, g.padding);
   dispatch_floating(input.dtype(), "conv2d", [&]<class T>() {
-    const T* x_data = x.data<T>();
     const T* w_data = w.data<T>();
     T* y = output.data<T>();
     if (bias.defined()) {  // the GEMM accumulates onto the bias (beta = 1)
-      const Tensor bias_values = bias.contiguous();
       const T* bias_data = bias_values.data<T>();
       parallel_for(g.batch * g.out_channels, 16, [&](std::int64_t begin, std::int64_t end) {
         for (std::int64_t row = begin; row < end; ++row)
           std::fill(y + row * g.out_area(), y + (row + 1) * g.out_area(), bias_data[row % g.out_channels]);
       });
     }
-    const std::int64_t taps = g.in_channels * g.kernel_area();
-    const ShiftedPlanes<T> planes{x_data, g.in_channels, x.size(2), x.size(3), g.out_height, g.out_width,
+    const ShiftedPlanes<T> planes{x.buffer.data<T>(), g.in_channels, x.height, x.width, g.out_height, g.out_width,
                                   g.stride, g.dilation, g.kernel_height, g.kernel_width, false};
     convolve_planes<T>(planes, g.batch, g.out_channels, taps,
                        [&](std::int64_t row, std::int64_t depth, std::int64_t rows, std::int64_t depths, std::int64_t mr,
@@ -352,9 +375,22 @@ Tensor conv2d_input_gradient(const Tensor& output_gradient, const Tensor& weight
     // col'(dY_n), reading dY padded by the kernel's extent minus the forward padding.
     const std::int64_t pad_h = g.dilation * (g.kernel_height - 1) - g.padding;
     const std::int64_t pad_w = g.dilation * (g.kernel_width - 1) - g.padding;
-    if (g.stride == 1 && pad_h >= 0 && pad_w >= 0) {
-      const Tensor padded = padded_planes(dy, pad_h, pad_w);
-      const ShiftedPlanes<T> planes{padded.data<T>(), g.out_channels, padded.size(2), padded.size(3), g.height, g.width,
+    const bool transposed_fits = g.stride == 1 && pad_h >= 0 && pad_w >= 0;
+    if (transposed_fits && convolution_detail::shifted_convolution_suits(g.in_channels, g.out_channels * g.kernel_area())) {
+      // tap (co, kh, kw) of the transposed convolution meets weight [co, ci, KH-1-kh, KW-1-kw]
+      const PaddedInput padded = padded_planes(dy, pad_h, pad_w);
+      convolution_detail::correlate_shifted<T>(
+          padded.planes<T>(), {g.kernel_height, g.kernel_width, 1, g.dilation}, g.height, g.width, g.in_channels,
+          [&](std::int64_t ci, std::int64_t tap) {
+            const std::int64_t co = tap / g.kernel_area(), offset = g.kernel_area() - 1 - tap % g.kernel_area();
+            return w_data[(co * g.in_channels + ci) * g.kernel_area() + offset];
+          },
+          nullptr, dx);
+      return;
+    }
+    if (transposed_fits) {
+      const PaddedInput padded = padded_planes(dy, pad_h, pad_w);
+      const ShiftedPlanes<T> planes{padded.buffer.data<T>(), g.out_channels, padded.height, padded.width, g.height, g.width,
                                     1, g.dilation, g.kernel_height, g.kernel_width, true};
       convolve_planes<T>(planes, g.batch, g.in_channels, g.out_channels * g.kernel_area(),
                          [&](std::int64_t row, std::int64_t depth, std::int64_t rows, std::int64_t depths, std::int64_t mr,
@@ -416,13 +452,24 @@ Tensor conv2d_weight_gradient(const Tensor& output_gradient, const Tensor& input
         shape_string({g.batch, g.out_channels, g.out_height, g.out_width}));
   check_same_dtype("conv2d_weight_gradient", output_gradient, input);
   if (use_reference_kernels()) return conv2d_weight_gradient_reference(output_gradient, input, weight_shape, options);
-  const Tensor dy = output_gradient.contiguous(), x = padded_planes(input, g.padding, g.padding);
+  const Tensor dy = output_gradient.contiguous();
   Tensor weight_gradient = Tensor::empty(weight_shape, input.dtype());
+  if (!direct_weight_gradient(g) &&
+      convolution_detail::shifted_convolution_suits(g.out_channels, g.batch * g.out_area())) {
+    const PaddedInput x = padded_planes(input, g.padding, g.padding);
+    dispatch_floating(input.dtype(), "conv2d_weight_gradient", [&]<class T>() {
+      convolution_detail::weight_gradient_shifted<T>(x.planes<T>(), {g.kernel_height, g.kernel_width, g.stride, g.dilation},
+                                                     g.out_height, g.out_width, g.out_channels, dy.data<T>(),
+                                                     weight_gradient.data<T>());
+    });
+    return weight_gradient;
+  }
+  const PaddedInput x = padded_planes(input, g.padding, g.padding);
   dispatch_floating(input.dtype(), "conv2d_weight_gradient", [&]<class T>() {
     const T* dy_data = dy.data<T>();
-    const T* x_data = x.data<T>();
+    const T* x_data = x.buffer.data<T>();
     if (direct_weight_gradient(g)) {
-      weight_gradient_directly(g, dy_data, x_data, x.size(2), x.size(3), weight_gradient.data<T>());
+      weight_gradient_directly(g, dy_data, x_data, x.height, x.width, weight_gradient.data<T>());
       return;
     }
     const std::int64_t taps = g.in_channels * g.kernel_area();
@@ -430,7 +477,7 @@ Tensor conv2d_weight_gradient(const Tensor& output_gradient, const Tensor& input
     // rows, so the im2col side is packed by copying rows; tasks split the taps, each
     // running the whole depth in order.
     std::vector<T> transposed(static_cast<std::size_t>(taps * g.out_channels));
-    const ShiftedPlanes<T> planes{x_data, g.in_channels, x.size(2), x.size(3), g.out_height, g.out_width,
+    const ShiftedPlanes<T> planes{x_data, g.in_channels, x.height, x.width, g.out_height, g.out_width,
                                   g.stride, g.dilation, g.kernel_height, g.kernel_width, false};
     GemmProblem<T> problem;
     problem.schedule = GemmSchedule::IndependentTasks;

@@ -133,15 +133,22 @@ TEST_CASE("convolution forward and both gradients match the direct references") 
       {{2, 17, 7, 7}, {17, 17, 3, 3}, {2, 1, 1}},
       // few output channels: the direct path (conv_out of a U-Net), rows longer than its lanes
       {{3, 32, 28, 28}, {1, 32, 3, 3}, {1, 1, 1}}, {{2, 5, 9, 37}, {2, 5, 3, 3}, {1, 1, 1}},
-      {{2, 3, 11, 13}, {4, 3, 3, 2}, {2, 1, 2}},  {{1, 6, 7, 7}, {3, 6, 1, 1}, {1, 0, 1}}};
+      {{2, 3, 11, 13}, {4, 3, 3, 2}, {2, 1, 2}},  {{1, 6, 7, 7}, {3, 6, 1, 1}, {1, 0, 1}},
+      // the shifted (in-place) path: outputs not a multiple of a tile, tiles crossing rows,
+      // stride, dilation, non-square kernels, a batch small enough to split images
+      {{2, 8, 9, 11}, {20, 8, 3, 3}, {1, 1, 1}},  {{2, 12, 13, 10}, {17, 12, 3, 2}, {2, 1, 1}},
+      {{3, 10, 12, 12}, {16, 10, 3, 3}, {1, 2, 2}}, {{2, 8, 15, 15}, {9, 8, 3, 3}, {2, 0, 2}},
+      {{1, 16, 6, 5}, {33, 16, 3, 3}, {1, 1, 1}}};
   std::uint64_t seed = 900;
+  for (const std::string& kernel : available_gemm_kernels())
   for (const Case& c : cases) {
+    select_gemm_kernel(kernel.c_str());
     const Tensor x = random_tensor(c.input, ++seed, DType::Float32);
     const Tensor w = random_tensor(c.weight, ++seed, DType::Float32);
     const Tensor b = random_tensor({c.weight[0]}, ++seed, DType::Float32);
     const Tensor y = conv2d(x, w, b, c.options);
     const Tensor g = random_tensor(y.shape(), ++seed, DType::Float32);
-    INFO("input ", shape_string(c.input), " weight ", shape_string(c.weight), " stride ", c.options.stride,
+    INFO("kernel ", kernel, " input ", shape_string(c.input), " weight ", shape_string(c.weight), " stride ", c.options.stride,
          " padding ", c.options.padding, " dilation ", c.options.dilation);
     CHECK(closeness(y, conv2d_reference(x, w, b, c.options), 1e-4, 1e-4) <= 1.0);
     CHECK(closeness(conv2d(as_transposed_storage(x), w, Tensor(), c.options), conv2d_reference(x, w, Tensor(), c.options),
@@ -151,6 +158,7 @@ TEST_CASE("convolution forward and both gradients match the direct references") 
     CHECK(closeness(conv2d_weight_gradient(g, x, w.shape(), c.options),
                     conv2d_weight_gradient_reference(g, x, w.shape(), c.options), 1e-3, 1e-4) <= 1.0);
   }
+  select_gemm_kernel("");
 }
 
 TEST_CASE("group norm (with and without SiLU) and its backward match the references") {

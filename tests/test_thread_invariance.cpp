@@ -44,6 +44,14 @@ TEST_CASE("kernels give bitwise identical results on 1 and 2 threads") {
                           [&] { return conv2d_input_gradient(upstream, filters, image.shape(), {2, 1, 1}); });
   check_thread_invariance("conv2d weight gradient",
                           [&] { return conv2d_weight_gradient(upstream, image, filters.shape(), {2, 1, 1}); });
+  // stride 1, one image: the in-place path splits the image's pixels by the thread count
+  const Tensor single = random_tensor({1, 32, 14, 14}, 81, DType::Float32);
+  const Tensor single_upstream = random_tensor({1, 64, 14, 14}, 82, DType::Float32);
+  check_thread_invariance("conv2d, one image", [&] { return conv2d(single, filters, Tensor(), {1, 1, 1}); });
+  check_thread_invariance("conv2d input gradient, one image",
+                          [&] { return conv2d_input_gradient(single_upstream, filters, single.shape(), {1, 1, 1}); });
+  check_thread_invariance("conv2d weight gradient, one image",
+                          [&] { return conv2d_weight_gradient(single_upstream, single, filters.shape(), {1, 1, 1}); });
   const Tensor gamma = random_tensor({32}, 83, DType::Float32), beta = random_tensor({32}, 84, DType::Float32);
   const GroupNormOutput normed = group_norm(image, 8, gamma, beta, 1e-5, true);
   check_thread_invariance("group norm + silu", [&] { return group_norm(image, 8, gamma, beta, 1e-5, true).output; });

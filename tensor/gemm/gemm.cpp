@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <memory>
 
+#include "tensor/gemm/blocking.hpp"
 #include "tensor/gemm/microkernel.hpp"
 #include "tensor/kernel_path.hpp"
 #include "tensor/parallel.hpp"
@@ -11,49 +12,13 @@
 namespace ddpm {
 namespace {
 
-// Block sizes for this machine's caches (32 KiB L1d, 512 KiB L2 per core): a KC x NR
-// panel of B (16 KiB for AVX2 floats) stays in L1 while the MC x KC block of A (144 KiB)
-// streams from L2.
-constexpr std::int64_t depth_block = 256;   // KC
-constexpr std::int64_t row_block = 144;     // MC, a multiple of every MR
-constexpr std::int64_t max_column_block = 4096;  // NC
-
-// A per-thread, 64-byte aligned scratch buffer that only grows.
-template <class T>
-T* scratch(int slot, std::size_t count) {
-  struct Buffer {
-    void* data = nullptr;
-    std::size_t capacity = 0;
-    ~Buffer() { std::free(data); }
-  };
-  thread_local Buffer buffers[2];
-  Buffer& buffer = buffers[slot];
-  const std::size_t bytes = (count * sizeof(T) + 63) / 64 * 64;
-  if (bytes > buffer.capacity) {
-    std::free(buffer.data);
-    buffer.data = std::aligned_alloc(64, bytes);
-    buffer.capacity = bytes;
-  }
-  return static_cast<T*>(buffer.data);
-}
-
-std::int64_t round_up(std::int64_t value, std::int64_t multiple) { return (value + multiple - 1) / multiple * multiple; }
-
-// The depth is cut into near-equal blocks of at most KC (288 -> 144 + 144, not 256 + 32): a
-// thin last block would spend more on loading and storing C tiles than on FMAs. The cut
-// depends only on k, so it is part of the fixed summation order.
-std::int64_t depth_step(std::int64_t k) {
-  const std::int64_t blocks = (k + depth_block - 1) / depth_block;
-  return (k + blocks - 1) / blocks;
-}
-
-template <class T>
-struct PackedBuffer {
-  explicit PackedBuffer(std::size_t count)
-      : data(static_cast<T*>(std::aligned_alloc(64, (count * sizeof(T) + 63) / 64 * 64))) {}
-  ~PackedBuffer() { std::free(data); }
-  T* data;
-};
+using gemm_detail::depth_block;
+using gemm_detail::depth_step;
+using gemm_detail::max_column_block;
+using gemm_detail::round_up;
+using gemm_detail::row_block;
+using gemm_detail::scratch;
+using gemm_detail::AlignedBuffer;
 
 // C = beta C, for k == 0.
 template <class T>
@@ -107,13 +72,13 @@ void gemm_independent_tasks(const GemmProblem<T>& problem, const gemm_detail::Mi
   const std::int64_t step = depth_step(k);
   // A shared by all batches is packed once, as row block x depth block pieces laid end to
   // end: piece (i0, p0) starts at i0 * k + p0 * rows_padded(i0).
-  std::unique_ptr<PackedBuffer<T>> shared_a;
+  std::unique_ptr<AlignedBuffer<T>> shared_a;
   auto shared_piece = [&](std::int64_t i0, std::int64_t p0) {
     const std::int64_t rows = std::min(row_block, m - i0);
     return shared_a->data + round_up(i0, kernel.mr) * k + p0 * round_up(rows, kernel.mr);
   };
   if (problem.a_same_for_all_batches && problem.batches > 1) {
-    shared_a = std::make_unique<PackedBuffer<T>>(static_cast<std::size_t>(round_up(m, kernel.mr) * k + kernel.mr * k));
+    shared_a = std::make_unique<AlignedBuffer<T>>(static_cast<std::size_t>(round_up(m, kernel.mr) * k + kernel.mr * k));
     const std::int64_t depth_blocks = (k + step - 1) / step;
     parallel_for(row_blocks * depth_blocks, 1, [&](std::int64_t begin, std::int64_t end) {
       for (std::int64_t piece = begin; piece < end; ++piece) {
@@ -150,7 +115,7 @@ void gemm_shared_panels(const GemmProblem<T>& problem, const gemm_detail::Microk
   const std::int64_t row_blocks_needed = (m + row_block - 1) / row_block;
   const std::int64_t row_blocks = row_blocks_needed == 1 ? 1 : round_up(row_blocks_needed, threads);
   const std::int64_t block_rows = round_up((m + row_blocks - 1) / row_blocks, kernel.mr);
-  PackedBuffer<T> packed_b(static_cast<std::size_t>(round_up(std::min(n, max_column_block), nr) * depth_block));
+  AlignedBuffer<T> packed_b(static_cast<std::size_t>(round_up(std::min(n, max_column_block), nr) * depth_block));
   for (std::int64_t j0 = 0; j0 < n; j0 += max_column_block) {
     const std::int64_t columns = std::min(max_column_block, n - j0);
     const std::int64_t panels = (columns + nr - 1) / nr;

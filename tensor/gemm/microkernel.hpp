@@ -17,12 +17,23 @@ using MicrokernelFunction = void (*)(std::int64_t kc, const T* a_panel, const T*
                                      std::int64_t c_row_stride, T alpha, T beta, std::int64_t rows,
                                      std::int64_t columns);
 
+// The same tile with A read in place instead of from a packed panel: A's value for row r
+// at depth p is a_base[depth_offsets[p] + row_offsets[r]] (row_offsets has MR entries).
+// A convolution's shifted input planes are such a matrix, so they need no packing (and
+// stride or dilation is just a different table).
+template <class T>
+using GatheredMicrokernelFunction = void (*)(std::int64_t kc, const T* a_base, const std::int64_t* depth_offsets,
+                                             const std::int64_t* row_offsets, const T* b_panel, T* c,
+                                             std::int64_t c_row_stride, T alpha, T beta, std::int64_t rows,
+                                             std::int64_t columns);
+
 template <class T>
 struct Microkernel {
   std::string name;  // "avx512", "avx2", "sse2"
   std::int64_t mr = 0;
   std::int64_t nr = 0;
   MicrokernelFunction<T> run = nullptr;
+  GatheredMicrokernelFunction<T> run_gathered = nullptr;
 };
 
 // Every kernel this CPU can run, best first.

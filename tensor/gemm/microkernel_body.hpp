@@ -7,9 +7,13 @@
 
 namespace ddpm::gemm_detail {
 
-template <class T, class Arch, int MR>
-void register_tile(std::int64_t kc, const T* a_panel, const T* b_panel, T* c, std::int64_t c_row_stride, T alpha,
-                   T beta, std::int64_t rows, std::int64_t columns) {
+// Σ_p a(p, r) ⊗ b_panel[p] for the MR rows, then C = alpha · Σ + beta · C on the stored
+// `rows` x `columns` part. `a_row(p)` gives the address of depth p's A values and
+// `row_offset[r]` where row r's value sits from there: consecutive for packed panels,
+// anywhere for A read in place.
+template <class T, class Arch, int MR, class ARow>
+inline void multiply_tile(std::int64_t kc, ARow a_row, const std::int64_t (&row_offset)[MR], const T* b_panel, T* c,
+                          std::int64_t c_row_stride, T alpha, T beta, std::int64_t rows, std::int64_t columns) {
   using Batch = xsimd::batch<T, Arch>;
   constexpr int width = static_cast<int>(Batch::size);
   constexpr int NR = 2 * width;
@@ -18,9 +22,9 @@ void register_tile(std::int64_t kc, const T* a_panel, const T* b_panel, T* c, st
   for (std::int64_t p = 0; p < kc; ++p) {
     const Batch b0 = Batch::load_aligned(b_panel + p * NR);
     const Batch b1 = Batch::load_aligned(b_panel + p * NR + width);
-    const T* a = a_panel + p * MR;
+    const T* a = a_row(p);
     for (int r = 0; r < MR; ++r) {
-      const Batch ar(a[r]);
+      const Batch ar(a[row_offset[r]]);
       accumulator[r][0] = xsimd::fma(ar, b0, accumulator[r][0]);
       accumulator[r][1] = xsimd::fma(ar, b1, accumulator[r][1]);
     }
@@ -50,9 +54,35 @@ void register_tile(std::int64_t kc, const T* a_panel, const T* b_panel, T* c, st
     }
 }
 
+template <class T, int MR>
+constexpr auto consecutive_offsets() {
+  struct Offsets { std::int64_t values[MR]; } offsets{};
+  for (int r = 0; r < MR; ++r) offsets.values[r] = r;
+  return offsets;
+}
+
+template <class T, class Arch, int MR>
+void register_tile(std::int64_t kc, const T* a_panel, const T* b_panel, T* c, std::int64_t c_row_stride, T alpha,
+                   T beta, std::int64_t rows, std::int64_t columns) {
+  static constexpr auto offsets = consecutive_offsets<T, MR>();
+  multiply_tile<T, Arch, MR>(kc, [a_panel](std::int64_t p) { return a_panel + p * MR; }, offsets.values, b_panel, c,
+                             c_row_stride, alpha, beta, rows, columns);
+}
+
+template <class T, class Arch, int MR>
+void gathered_tile(std::int64_t kc, const T* a_base, const std::int64_t* depth_offsets, const std::int64_t* row_offsets,
+                   const T* b_panel, T* c, std::int64_t c_row_stride, T alpha, T beta, std::int64_t rows,
+                   std::int64_t columns) {
+  std::int64_t offsets[MR];  // a local copy the loop can keep in registers
+  for (int r = 0; r < MR; ++r) offsets[r] = row_offsets[r];
+  multiply_tile<T, Arch, MR>(kc, [a_base, depth_offsets](std::int64_t p) { return a_base + depth_offsets[p]; }, offsets,
+                             b_panel, c, c_row_stride, alpha, beta, rows, columns);
+}
+
 template <class T, class Arch, int MR>
 Microkernel<T> make_microkernel(const char* name) {
-  return {name, MR, 2 * static_cast<std::int64_t>(xsimd::batch<T, Arch>::size), &register_tile<T, Arch, MR>};
+  return {name, MR, 2 * static_cast<std::int64_t>(xsimd::batch<T, Arch>::size), &register_tile<T, Arch, MR>,
+          &gathered_tile<T, Arch, MR>};
 }
 
 }  // namespace ddpm::gemm_detail

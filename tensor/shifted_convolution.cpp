@@ -1,0 +1,175 @@
+#include "tensor/shifted_convolution.hpp"
+
+#include <algorithm>
+#include <vector>
+
+#include "tensor/gemm/blocking.hpp"
+#include "tensor/gemm/microkernel.hpp"
+#include "tensor/parallel.hpp"
+
+namespace ddpm::convolution_detail {
+namespace {
+
+using gemm_detail::AlignedBuffer;
+using gemm_detail::depth_step;
+using gemm_detail::round_up;
+using gemm_detail::scratch;
+
+constexpr int max_rows = 16;  // at least every microkernel's MR
+
+// Where each output pixel's window starts in a padded image, and where each tap lies
+// from there: A(pixel, tap) = image[pixel_offsets[pixel] + tap_offsets[tap]].
+struct Offsets {
+  std::int64_t plane;                       // values in one padded plane
+  std::vector<std::int64_t> pixel_offsets;  // [OH·OW]: s·oy·W + s·ox
+  std::vector<std::int64_t> tap_offsets;    // [C·KH·KW]: c·plane + kh·d·W + kw·d
+};
+
+template <class T>
+Offsets make_offsets(const PaddedPlanes<T>& planes, const KernelWindow& window, std::int64_t out_height,
+                     std::int64_t out_width) {
+  Offsets offsets;
+  offsets.plane = planes.height * planes.width;
+  for (std::int64_t oy = 0; oy < out_height; ++oy)
+    for (std::int64_t ox = 0; ox < out_width; ++ox)
+      offsets.pixel_offsets.push_back(window.stride * (oy * planes.width + ox));
+  for (std::int64_t c = 0; c < planes.channels; ++c)
+    for (std::int64_t kh = 0; kh < window.height; ++kh)
+      for (std::int64_t kw = 0; kw < window.width; ++kw)
+        offsets.tap_offsets.push_back(c * offsets.plane + kh * window.dilation * planes.width + kw * window.dilation);
+  return offsets;
+}
+
+// The MR row offsets of a tile starting at entry `first` of `table` (`count` valid); rows
+// past the end repeat the last valid one (computed, then dropped).
+void tile_offsets(const std::vector<std::int64_t>& table, std::int64_t first, std::int64_t count, std::int64_t mr,
+                  std::int64_t* out) {
+  for (std::int64_t r = 0; r < mr; ++r) out[r] = table[static_cast<std::size_t>(first + std::min(r, count - 1))];
+}
+
+}  // namespace
+
+bool shifted_convolution_suits(std::int64_t outputs, std::int64_t depth) {
+  return outputs >= 8 && depth >= 64;
+}
+
+// C[pixel, o] = Σ_tap planes(pixel, tap) · weight(o, tap) per image: the gathered planes
+// are A (MR pixels per tile), the weights packed once are B (NR outputs per panel), so the
+// U-Net's channel counts (multiples of 16) fill every tile. The result is transposed into
+// NCHW with the bias added.
+template <class T>
+void correlate_shifted(const PaddedPlanes<T>& planes, const KernelWindow& window, std::int64_t out_height,
+                       std::int64_t out_width, std::int64_t outputs,
+                       const std::function<T(std::int64_t output, std::int64_t tap)>& weight, const T* bias, T* out) {
+  const auto& kernel = gemm_detail::active_microkernel<T>();
+  const std::int64_t mr = kernel.mr, nr = kernel.nr;
+  const Offsets offsets = make_offsets(planes, window, out_height, out_width);
+  const std::int64_t taps = static_cast<std::int64_t>(offsets.tap_offsets.size());
+  const std::int64_t pixels = out_height * out_width;
+  const std::int64_t columns = round_up(outputs, nr), panels = columns / nr;
+  AlignedBuffer<T> packed_weight(static_cast<std::size_t>(columns * taps));  // panel j: [taps, nr]
+  for (std::int64_t j = 0; j < panels; ++j)
+    for (std::int64_t tap = 0; tap < taps; ++tap)
+      for (std::int64_t c = 0; c < nr; ++c) {
+        const std::int64_t o = j * nr + c;
+        packed_weight.data[(j * taps + tap) * nr + c] = o < outputs ? weight(o, tap) : T(0);
+      }
+
+  // One task per image; a small batch also splits each image's pixels, so both threads work.
+  const std::int64_t threads = std::max(1, num_threads());
+  const std::int64_t parts = planes.batch >= 2 * threads ? 1 : (2 * threads + planes.batch - 1) / planes.batch;
+  const std::int64_t part_pixels = round_up((pixels + parts - 1) / parts, mr);
+  const std::int64_t tasks_per_image = (pixels + part_pixels - 1) / part_pixels;
+  const std::int64_t step = depth_step(taps);
+  parallel_for(planes.batch * tasks_per_image, 1, [&](std::int64_t begin, std::int64_t end) {
+    for (std::int64_t task = begin; task < end; ++task) {
+      const std::int64_t n = task / tasks_per_image, first = task % tasks_per_image * part_pixels;
+      const std::int64_t count = std::min(part_pixels, pixels - first);
+      T* result = scratch<T>(2, static_cast<std::size_t>(round_up(count, mr) * columns));  // [count, columns]
+      const T* image = planes.data + n * planes.channels * offsets.plane;
+      for (std::int64_t p0 = 0; p0 < taps; p0 += step) {
+        const std::int64_t depths = std::min(step, taps - p0);
+        for (std::int64_t j = 0; j < panels; ++j)
+          for (std::int64_t i = 0; i < count; i += mr) {
+            std::int64_t row_offsets[max_rows];
+            tile_offsets(offsets.pixel_offsets, first + i, std::min(mr, count - i), mr, row_offsets);
+            kernel.run_gathered(depths, image, offsets.tap_offsets.data() + p0, row_offsets,
+                                packed_weight.data + (j * taps + p0) * nr, result + i * columns + j * nr, columns,
+                                T(1), p0 == 0 ? T(0) : T(1), std::min(mr, count - i), nr);
+          }
+      }
+      // In runs of pixels whose piece of the result (a few KiB) stays in L1 while every
+      // output channel reads its column.
+      constexpr std::int64_t run = 32;
+      for (std::int64_t i0 = 0; i0 < count; i0 += run)
+        for (std::int64_t o = 0; o < outputs; ++o) {
+          T* destination = out + (n * outputs + o) * pixels + first;
+          const T offset = bias ? bias[o] : T(0);
+          for (std::int64_t i = i0; i < std::min(count, i0 + run); ++i) destination[i] = result[i * columns + o] + offset;
+        }
+    }
+  });
+}
+
+// dWᵀ[tap, o] = Σ_n Σ_pixel planes_n(pixel, tap) · dY_n[o, pixel]: A is the planes gathered
+// by tap rows (each row a run along the pixels), B is dYᵀ packed per image. Tasks split the
+// taps; each runs every image and pixel block in order, so the sums do not depend on the
+// thread count.
+template <class T>
+void weight_gradient_shifted(const PaddedPlanes<T>& planes, const KernelWindow& window, std::int64_t out_height,
+                             std::int64_t out_width, std::int64_t outputs, const T* output_gradient,
+                             T* weight_gradient) {
+  const auto& kernel = gemm_detail::active_microkernel<T>();
+  const std::int64_t mr = kernel.mr, nr = kernel.nr;
+  const Offsets offsets = make_offsets(planes, window, out_height, out_width);
+  const std::int64_t taps = static_cast<std::int64_t>(offsets.tap_offsets.size());
+  const std::int64_t pixels = out_height * out_width;
+  const std::int64_t columns = round_up(outputs, nr), panels = columns / nr;
+  const std::int64_t step = depth_step(pixels);
+  std::vector<T> transposed(static_cast<std::size_t>(round_up(taps, mr) * columns));  // [taps, columns]
+
+  const std::int64_t tiles = (taps + mr - 1) / mr;
+  const std::int64_t tasks = std::min<std::int64_t>(tiles, 2 * std::max(1, num_threads()));
+  const std::int64_t tiles_per_task = (tiles + tasks - 1) / tasks;
+  parallel_for(tasks, 1, [&](std::int64_t begin, std::int64_t end) {
+    for (std::int64_t task = begin; task < end; ++task) {
+      const std::int64_t first_tile = task * tiles_per_task, last_tile = std::min(tiles, first_tile + tiles_per_task);
+      T* gradient = scratch<T>(2, static_cast<std::size_t>(columns * pixels));  // panel j: [pixels, nr]
+      for (std::int64_t n = 0; n < planes.batch; ++n) {
+        for (std::int64_t o = 0; o < columns; ++o) {
+          T* panel = gradient + o / nr * pixels * nr + o % nr;
+          const T* dy = output_gradient + (n * outputs + o) * pixels;
+          for (std::int64_t pixel = 0; pixel < pixels; ++pixel) panel[pixel * nr] = o < outputs ? dy[pixel] : T(0);
+        }
+        const T* image = planes.data + n * planes.channels * offsets.plane;
+        for (std::int64_t p0 = 0; p0 < pixels; p0 += step) {
+          const std::int64_t depths = std::min(step, pixels - p0);
+          const T beta = n == 0 && p0 == 0 ? T(0) : T(1);
+          for (std::int64_t j = 0; j < panels; ++j)
+            for (std::int64_t tile = first_tile; tile < last_tile; ++tile) {
+              const std::int64_t tap = tile * mr, rows = std::min(mr, taps - tap);
+              std::int64_t row_offsets[max_rows];
+              tile_offsets(offsets.tap_offsets, tap, rows, mr, row_offsets);
+              kernel.run_gathered(depths, image, offsets.pixel_offsets.data() + p0, row_offsets,
+                                  gradient + (j * pixels + p0) * nr, transposed.data() + tap * columns + j * nr,
+                                  columns, T(1), beta, rows, nr);
+            }
+        }
+      }
+    }
+  });
+  for (std::int64_t o = 0; o < outputs; ++o)
+    for (std::int64_t tap = 0; tap < taps; ++tap)
+      weight_gradient[o * taps + tap] = transposed[static_cast<std::size_t>(tap * columns + o)];
+}
+
+#define DDPM_INSTANTIATE_SHIFTED_CONVOLUTION(T)                                                                      \
+  template void correlate_shifted<T>(const PaddedPlanes<T>&, const KernelWindow&, std::int64_t, std::int64_t,         \
+                                     std::int64_t, const std::function<T(std::int64_t, std::int64_t)>&, const T*, T*); \
+  template void weight_gradient_shifted<T>(const PaddedPlanes<T>&, const KernelWindow&, std::int64_t, std::int64_t,   \
+                                           std::int64_t, const T*, T*);
+DDPM_INSTANTIATE_SHIFTED_CONVOLUTION(float)
+DDPM_INSTANTIATE_SHIFTED_CONVOLUTION(double)
+#undef DDPM_INSTANTIATE_SHIFTED_CONVOLUTION
+
+}  // namespace ddpm::convolution_detail

@@ -1,0 +1,50 @@
+#pragma once
+// Convolutions whose input-plane operand is read where it lies. With the padding in
+// memory, tap (c, kh, kw) of output pixel (oy, ox) is planes[pixel offset + tap offset],
+// pixel offset = s·oy·W + s·ox and tap offset = c·plane + kh·d·W + kw·d. So im2col's
+// matrix is the planes themselves, read at the sum of two offsets, and the microkernel's
+// gathered form (microkernel.hpp) reads it there: the large operand is never packed.
+//
+// Internal to the convolution kernels (tensor/convolution.cpp).
+#include <cstdint>
+#include <functional>
+
+namespace ddpm::convolution_detail {
+
+// [batch, channels, height, width] planes with their zero padding in memory.
+template <class T>
+struct PaddedPlanes {
+  const T* data;
+  std::int64_t batch, channels, height, width;
+};
+
+struct KernelWindow {
+  std::int64_t height, width, stride, dilation;
+};
+
+// Whether the in-place form suits a convolution producing `outputs` channels from a GEMM
+// of `depth` (taps for the forward and input gradient, pixels for the weight gradient).
+// The outputs are the microkernel's columns (NR = 16 floats), so a handful would waste
+// most of a tile, and a short depth leaves the transposed result's copy into NCHW
+// uncovered (a 1x1 kernel over 32 channels: 1.4x slower than the packed path). Those stay
+// on the packed implicit GEMM (bench_unet_kernels decided both limits).
+bool shifted_convolution_suits(std::int64_t outputs, std::int64_t depth);
+
+// out[n, o, oy, ox] = bias[o] + Σ_{c, kh, kw} weight(o, (c·KH + kh)·KW + kw) ·
+//                     planes[n, c, oy·s + kh·d, ox·s + kw·d]
+// out: [batch, outputs, out_height, out_width]; bias may be null. weight(o, tap) is read
+// once per call (it may rotate or transpose a stored kernel).
+template <class T>
+void correlate_shifted(const PaddedPlanes<T>& planes, const KernelWindow& window, std::int64_t out_height,
+                       std::int64_t out_width, std::int64_t outputs,
+                       const std::function<T(std::int64_t output, std::int64_t tap)>& weight, const T* bias, T* out);
+
+// weight_gradient[o, (c·KH + kh)·KW + kw] = Σ_{n, oy, ox} output_gradient[n, o, oy, ox] ·
+//                                           planes[n, c, oy·s + kh·d, ox·s + kw·d]
+// output_gradient: [batch, outputs, out_height, out_width]; weight_gradient: [outputs, C·KH·KW].
+template <class T>
+void weight_gradient_shifted(const PaddedPlanes<T>& planes, const KernelWindow& window, std::int64_t out_height,
+                             std::int64_t out_width, std::int64_t outputs, const T* output_gradient,
+                             T* weight_gradient);
+
+}  // namespace ddpm::convolution_detail
