@@ -37,6 +37,24 @@ void elementwise_silu(benchmark::State& state) {
 }
 BENCHMARK(elementwise_silu)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
 
+// Counter-based random numbers: every element is a Philox block of its own (dropout masks
+// and the diffusion noise of a training step draw tens of millions of them).
+void random_uniform(benchmark::State& state) {
+  ThreadScope threads(state);
+  Generator generator(1);
+  for (auto _ : state) benchmark::DoNotOptimize(rand({elements}, generator).raw_data());
+  state.counters["Melements/s"] = benchmark::Counter(1e-6 * elements * state.iterations(), benchmark::Counter::kIsRate);
+}
+BENCHMARK(random_uniform)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
+
+void random_normal(benchmark::State& state) {
+  ThreadScope threads(state);
+  Generator generator(1);
+  for (auto _ : state) benchmark::DoNotOptimize(randn({elements}, generator).raw_data());
+  state.counters["Melements/s"] = benchmark::Counter(1e-6 * elements * state.iterations(), benchmark::Counter::kIsRate);
+}
+BENCHMARK(random_normal)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
+
 void reduce_sum_all(benchmark::State& state) {
   ThreadScope threads(state);
   Generator generator(1);

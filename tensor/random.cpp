@@ -1,5 +1,6 @@
 #include "tensor/random.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <numbers>
 
@@ -29,22 +30,81 @@ std::array<std::uint32_t, 4> block_at(std::uint64_t seed, std::uint64_t position
                     {static_cast<std::uint32_t>(seed), static_cast<std::uint32_t>(seed >> 32)});
 }
 
+// The blocks of `lanes` consecutive positions, the same values as block_at, computed lane by
+// lane in plain arrays so that the compiler turns the 32x32 -> 64-bit products into vector
+// multiplies (vpmuludq): about 8x the scalar rate.
+constexpr int lanes = 8;
+struct Blocks {
+  std::uint32_t word[4][lanes];
+};
+
+// Ten Philox rounds on `lanes` counters at once. Separate, non-aliasing arrays and a round
+// loop kept rolled (and out of line, where the restrict holds) are what lets GCC
+// vectorise the lane loop.
+[[gnu::noinline]] void philox_rounds(std::uint32_t* __restrict c0, std::uint32_t* __restrict c1, std::uint32_t* __restrict c2,
+                   std::uint32_t* __restrict c3, std::uint32_t key0, std::uint32_t key1) {
+  constexpr std::uint32_t multiplier0 = 0xD2511F53u, multiplier1 = 0xCD9E8D57u;
+  constexpr std::uint32_t weyl0 = 0x9E3779B9u, weyl1 = 0xBB67AE85u;
+#pragma GCC unroll 1
+  for (int round = 0; round < 10; ++round) {
+    for (int l = 0; l < lanes; ++l) {
+      const std::uint64_t product0 = static_cast<std::uint64_t>(multiplier0) * c0[l];
+      const std::uint64_t product1 = static_cast<std::uint64_t>(multiplier1) * c2[l];
+      const auto next0 = static_cast<std::uint32_t>(product1 >> 32) ^ c1[l] ^ key0;
+      const auto next2 = static_cast<std::uint32_t>(product0 >> 32) ^ c3[l] ^ key1;
+      c1[l] = static_cast<std::uint32_t>(product1), c3[l] = static_cast<std::uint32_t>(product0);
+      c0[l] = next0, c2[l] = next2;
+    }
+    key0 += weyl0;
+    key1 += weyl1;
+  }
+}
+
+Blocks blocks_at(std::uint64_t seed, std::uint64_t first) {
+  Blocks blocks;
+  for (int l = 0; l < lanes; ++l) {
+    const std::uint64_t position = first + static_cast<std::uint64_t>(l);
+    blocks.word[0][l] = static_cast<std::uint32_t>(position), blocks.word[1][l] = static_cast<std::uint32_t>(position >> 32);
+    blocks.word[2][l] = 0u, blocks.word[3][l] = 0u;
+  }
+  philox_rounds(blocks.word[0], blocks.word[1], blocks.word[2], blocks.word[3], static_cast<std::uint32_t>(seed),
+                static_cast<std::uint32_t>(seed >> 32));
+  return blocks;
+}
+
 // 53 random bits to a double in (0, 1): never 0, so log() is safe.
 double open_unit(std::uint32_t high, std::uint32_t low) {
   const std::uint64_t bits = ((static_cast<std::uint64_t>(high) << 32) | low) >> 11;
   return (static_cast<double>(bits) + 0.5) * 0x1.0p-53;
 }
 
-constexpr std::int64_t random_grain = 1 << 14;
+// The value of one element from its block's words.
+double uniform_from(const std::array<std::uint32_t, 4>& words) {
+  const std::uint64_t bits = ((static_cast<std::uint64_t>(words[0]) << 32) | words[1]) >> 11;
+  return static_cast<double>(bits) * 0x1.0p-53;  // [0, 1)
+}
 
+double normal_from(const std::array<std::uint32_t, 4>& words) {
+  const double radius = std::sqrt(-2.0 * std::log(open_unit(words[0], words[1])));
+  return radius * std::cos(2.0 * std::numbers::pi * open_unit(words[2], words[3]));
+}
+
+constexpr std::int64_t random_grain = 1 << 14;  // a multiple of `lanes`
+
+// Element i of the tensor is sample(block of counter first + i).
 template <class Sample>
 Tensor draw(const Shape& shape, DType dtype, Generator& generator, Sample&& sample) {
   Tensor tensor = Tensor::empty(shape, dtype);
   const std::uint64_t first = generator.advance(static_cast<std::uint64_t>(tensor.numel()));
+  const std::uint64_t seed = generator.seed();
   dispatch_all(dtype, [&]<class T>() {
     T* data = tensor.data<T>();
     parallel_for(tensor.numel(), random_grain, [&](std::int64_t begin, std::int64_t end) {
-      for (std::int64_t i = begin; i < end; ++i) data[i] = static_cast<T>(sample(first + static_cast<std::uint64_t>(i)));
+      for (std::int64_t i = begin; i < end; i += lanes) {
+        const Blocks blocks = blocks_at(seed, first + static_cast<std::uint64_t>(i));
+        for (std::int64_t l = 0; l < std::min<std::int64_t>(lanes, end - i); ++l)
+          data[i + l] = static_cast<T>(sample({blocks.word[0][l], blocks.word[1][l], blocks.word[2][l], blocks.word[3][l]}));
+      }
     });
   });
   return tensor;
@@ -53,22 +113,17 @@ Tensor draw(const Shape& shape, DType dtype, Generator& generator, Sample&& samp
 }  // namespace
 
 double uniform_at(std::uint64_t seed, std::uint64_t offset, std::uint64_t index) {
-  const auto words = block_at(seed, offset + index);
-  const std::uint64_t bits = ((static_cast<std::uint64_t>(words[0]) << 32) | words[1]) >> 11;
-  return static_cast<double>(bits) * 0x1.0p-53;  // [0, 1)
+  return uniform_from(block_at(seed, offset + index));
 }
 
 double normal_at(std::uint64_t seed, std::uint64_t offset, std::uint64_t index) {
-  const auto words = block_at(seed, offset + index);
-  const double radius = std::sqrt(-2.0 * std::log(open_unit(words[0], words[1])));
-  return radius * std::cos(2.0 * std::numbers::pi * open_unit(words[2], words[3]));
+  return normal_from(block_at(seed, offset + index));
 }
 
 Tensor rand(const Shape& shape, Generator& generator, DType dtype) {
   check(is_floating(dtype), "rand", "dtype must be floating, got ", dtype_name(dtype));
-  const std::uint64_t seed = generator.seed();
-  return draw(shape, dtype, generator, [&](std::uint64_t position) {
-    const double value = uniform_at(seed, 0, position);
+  return draw(shape, dtype, generator, [&](const std::array<std::uint32_t, 4>& words) {
+    const double value = uniform_from(words);
     // Rounding to float32 could give exactly 1.0; keep the interval half-open.
     return dtype == DType::Float32 && static_cast<float>(value) >= 1.0f ? std::nextafter(1.0f, 0.0f) : value;
   });
@@ -76,16 +131,14 @@ Tensor rand(const Shape& shape, Generator& generator, DType dtype) {
 
 Tensor randn(const Shape& shape, Generator& generator, DType dtype) {
   check(is_floating(dtype), "randn", "dtype must be floating, got ", dtype_name(dtype));
-  const std::uint64_t seed = generator.seed();
-  return draw(shape, dtype, generator, [&](std::uint64_t position) { return normal_at(seed, 0, position); });
+  return draw(shape, dtype, generator, [](const std::array<std::uint32_t, 4>& words) { return normal_from(words); });
 }
 
 Tensor randint(std::int64_t low, std::int64_t high, const Shape& shape, Generator& generator) {
   check(high > low, "randint", "empty range [", low, ", ", high, ")");
-  const std::uint64_t seed = generator.seed();
   const auto span = static_cast<double>(high - low);
-  return draw(shape, DType::Int64, generator, [&](std::uint64_t position) {
-    const auto value = low + static_cast<std::int64_t>(uniform_at(seed, 0, position) * span);
+  return draw(shape, DType::Int64, generator, [&](const std::array<std::uint32_t, 4>& words) {
+    const auto value = low + static_cast<std::int64_t>(uniform_from(words) * span);
     return std::min(value, high - 1);
   });
 }

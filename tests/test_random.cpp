@@ -29,6 +29,25 @@ TEST_CASE("element i of a draw depends only on (seed, offset + i)") {
   CHECK(randn({10}, other).to_vector<float>() != all);
 }
 
+TEST_CASE("the vectorised draws equal the scalar single-value functions, element by element") {
+  // Draws compute eight Philox blocks at a time; uniform_at / normal_at compute one. Odd
+  // offsets and lengths put the eight-block groups out of step with the tensor.
+  for (std::uint64_t skip : {0u, 3u, 13u}) {
+    Generator generator(0x123456789abcdefULL);
+    generator.advance(skip);
+    const auto uniform = rand({37}, generator, DType::Float64).to_vector<double>();
+    const auto normal = randn({21}, generator, DType::Float64).to_vector<double>();
+    for (std::size_t i = 0; i < uniform.size(); ++i) CHECK(uniform[i] == uniform_at(0x123456789abcdefULL, skip, i));
+    for (std::size_t i = 0; i < normal.size(); ++i)
+      CHECK(normal[i] == normal_at(0x123456789abcdefULL, skip + uniform.size(), i));
+  }
+  // Counters past 2^32 carry into the second counter word.
+  Generator high(5);
+  high.set_state(5, (std::uint64_t{1} << 32) - 4);
+  const auto values = rand({9}, high, DType::Float64).to_vector<double>();
+  for (std::size_t i = 0; i < values.size(); ++i) CHECK(values[i] == uniform_at(5, (std::uint64_t{1} << 32) - 4, i));
+}
+
 TEST_CASE("uniform and normal draws have the right moments") {
   Generator generator(7);
   const Tensor u = rand({200000}, generator, DType::Float64);
