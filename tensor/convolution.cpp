@@ -398,6 +398,16 @@ Tensor conv2d_input_gradient(const Tensor& output_gradient, const Tensor& weight
                          dx, T(0));
       return;
     }
+    if (g.stride > 1 && convolution_detail::shifted_convolution_suits(
+                            g.in_channels, g.out_channels * g.kernel_area() / (g.stride * g.stride))) {
+      const std::int64_t pad_rows = (g.dilation * (g.kernel_height - 1) + g.stride - 1) / g.stride + 1;
+      const std::int64_t pad_columns = (g.dilation * (g.kernel_width - 1) + g.stride - 1) / g.stride + 1;
+      const PaddedInput padded = padded_planes(dy, pad_rows, pad_columns);
+      convolution_detail::input_gradient_by_phases<T>(
+          padded.planes<T>(), pad_rows, pad_columns, {g.kernel_height, g.kernel_width, g.stride, g.dilation},
+          g.padding, g.height, g.width, g.in_channels, w_data, dx);
+      return;
+    }
     // Otherwise (strided): most taps of the transposed form would multiply zeros, so compute the
     // columns dcol_n[Ci·K, OHW] = Wᵀ · dY_n for a few images at a time and scatter them
     // back (col2im), each input pixel summing its taps in a fixed order.

@@ -47,25 +47,25 @@ void tile_offsets(const std::vector<std::int64_t>& table, std::int64_t first, st
   for (std::int64_t r = 0; r < mr; ++r) out[r] = table[static_cast<std::size_t>(first + std::min(r, count - 1))];
 }
 
-}  // namespace
+// Where a correlation's results go: output o of pixel k of image n is written at
+// out[n·image_stride + o·channel_stride + pixel_offsets[k]] (k itself when the offsets are empty).
+struct OutputLayout {
+  std::int64_t image_stride, channel_stride;
+  std::vector<std::int64_t> pixel_offsets;
+};
 
-bool shifted_convolution_suits(std::int64_t outputs, std::int64_t depth) {
-  return outputs >= 8 && depth >= 64;
-}
-
-// C[pixel, o] = Σ_tap planes(pixel, tap) · weight(o, tap) per image: the gathered planes
-// are A (MR pixels per tile), the weights packed once are B (NR outputs per panel), so the
-// U-Net's channel counts (multiples of 16) fill every tile. The result is transposed into
-// NCHW with the bias added.
+// C[pixel, o] = Σ_tap A(pixel, tap) · weight(o, tap) per image, A read in place: the
+// gathered input is the GEMM's A (MR pixels per tile), the weights packed once are B (NR
+// outputs per panel), so the U-Net's channel counts (multiples of 16) fill every tile. The
+// result is transposed into the output layout with the bias added.
 template <class T>
-void correlate_shifted(const PaddedPlanes<T>& planes, const KernelWindow& window, std::int64_t out_height,
-                       std::int64_t out_width, std::int64_t outputs,
-                       const std::function<T(std::int64_t output, std::int64_t tap)>& weight, const T* bias, T* out) {
+void correlate_gathered(const T* input, std::int64_t batch, std::int64_t image_stride, const Offsets& offsets,
+                        std::int64_t outputs, const std::function<T(std::int64_t output, std::int64_t tap)>& weight,
+                        const T* bias, const OutputLayout& layout, T* out) {
   const auto& kernel = gemm_detail::active_microkernel<T>();
   const std::int64_t mr = kernel.mr, nr = kernel.nr;
-  const Offsets offsets = make_offsets(planes, window, out_height, out_width);
   const std::int64_t taps = static_cast<std::int64_t>(offsets.tap_offsets.size());
-  const std::int64_t pixels = out_height * out_width;
+  const std::int64_t pixels = static_cast<std::int64_t>(offsets.pixel_offsets.size());
   const std::int64_t columns = round_up(outputs, nr), panels = columns / nr;
   AlignedBuffer<T> packed_weight(static_cast<std::size_t>(columns * taps));  // panel j: [taps, nr]
   for (std::int64_t j = 0; j < panels; ++j)
@@ -77,16 +77,16 @@ void correlate_shifted(const PaddedPlanes<T>& planes, const KernelWindow& window
 
   // One task per image; a small batch also splits each image's pixels, so both threads work.
   const std::int64_t threads = std::max(1, num_threads());
-  const std::int64_t parts = planes.batch >= 2 * threads ? 1 : (2 * threads + planes.batch - 1) / planes.batch;
+  const std::int64_t parts = batch >= 2 * threads ? 1 : (2 * threads + batch - 1) / batch;
   const std::int64_t part_pixels = round_up((pixels + parts - 1) / parts, mr);
   const std::int64_t tasks_per_image = (pixels + part_pixels - 1) / part_pixels;
   const std::int64_t step = depth_step(taps);
-  parallel_for(planes.batch * tasks_per_image, 1, [&](std::int64_t begin, std::int64_t end) {
+  parallel_for(batch * tasks_per_image, 1, [&](std::int64_t begin, std::int64_t end) {
     for (std::int64_t task = begin; task < end; ++task) {
       const std::int64_t n = task / tasks_per_image, first = task % tasks_per_image * part_pixels;
       const std::int64_t count = std::min(part_pixels, pixels - first);
       T* result = scratch<T>(2, static_cast<std::size_t>(round_up(count, mr) * columns));  // [count, columns]
-      const T* image = planes.data + n * planes.channels * offsets.plane;
+      const T* image = input + n * image_stride;
       for (std::int64_t p0 = 0; p0 < taps; p0 += step) {
         const std::int64_t depths = std::min(step, taps - p0);
         for (std::int64_t j = 0; j < panels; ++j)
@@ -101,20 +101,108 @@ void correlate_shifted(const PaddedPlanes<T>& planes, const KernelWindow& window
       // In runs of pixels whose piece of the result (a few KiB) stays in L1 while every
       // output channel reads its column.
       constexpr std::int64_t run = 32;
+      const std::int64_t* places = layout.pixel_offsets.empty() ? nullptr : layout.pixel_offsets.data() + first;
       for (std::int64_t i0 = 0; i0 < count; i0 += run)
         for (std::int64_t o = 0; o < outputs; ++o) {
-          T* destination = out + (n * outputs + o) * pixels + first;
+          T* destination = out + n * layout.image_stride + o * layout.channel_stride;
           const T offset = bias ? bias[o] : T(0);
-          for (std::int64_t i = i0; i < std::min(count, i0 + run); ++i) destination[i] = result[i * columns + o] + offset;
+          const std::int64_t i1 = std::min(count, i0 + run);
+          if (places)
+            for (std::int64_t i = i0; i < i1; ++i) destination[places[i]] = result[i * columns + o] + offset;
+          else
+            for (std::int64_t i = i0; i < i1; ++i) destination[first + i] = result[i * columns + o] + offset;
         }
     }
   });
 }
 
+}  // namespace
+
+bool shifted_convolution_suits(std::int64_t outputs, std::int64_t depth) {
+  return outputs >= 8 && depth >= 64;
+}
+
+template <class T>
+void correlate_shifted(const PaddedPlanes<T>& planes, const KernelWindow& window, std::int64_t out_height,
+                       std::int64_t out_width, std::int64_t outputs,
+                       const std::function<T(std::int64_t output, std::int64_t tap)>& weight, const T* bias, T* out) {
+  const Offsets offsets = make_offsets(planes, window, out_height, out_width);
+  const std::int64_t pixels = out_height * out_width;
+  correlate_gathered<T>(planes.data, planes.batch, planes.channels * offsets.plane, offsets, outputs, weight, bias,
+                        {outputs * pixels, pixels, {}}, out);
+}
+
+// Input pixel (s·j + py, s·i + px) of a strided convolution receives tap (kh, kw) only
+// where s divides py + P - kh·d (and likewise across), from output pixel
+// (j + (py + P - kh·d)/s, i + ...). So each of the s² phases (py, px) is a stride-1
+// correlation of the padded dY with a sub-kernel, written to every s-th input pixel: no
+// tap multiplies a structural zero, and no input pixel sums in a data-dependent order.
+template <class T>
+void input_gradient_by_phases(const PaddedPlanes<T>& gradient, std::int64_t pad_height, std::int64_t pad_width,
+                              const KernelWindow& window, std::int64_t padding, std::int64_t in_height,
+                              std::int64_t in_width, std::int64_t in_channels, const T* weight, T* input_gradient) {
+  const std::int64_t s = window.stride, d = window.dilation, area = window.height * window.width;
+  const std::int64_t plane = gradient.height * gradient.width;
+  bool every_pixel_covered = true;
+  struct Phase {
+    std::vector<std::int64_t> kernel_rows, kernel_columns, row_shifts, column_shifts;
+  };
+  auto phase_taps = [&](std::int64_t phase, std::int64_t kernel, std::vector<std::int64_t>& taps,
+                        std::vector<std::int64_t>& shifts) {
+    for (std::int64_t k = 0; k < kernel; ++k) {
+      const std::int64_t numerator = phase + padding - k * d;
+      if (((numerator % s) + s) % s == 0) taps.push_back(k), shifts.push_back(numerator / s);
+    }
+  };
+  std::vector<Phase> phases(static_cast<std::size_t>(s * s));
+  for (std::int64_t py = 0; py < s; ++py)
+    for (std::int64_t px = 0; px < s; ++px) {
+      Phase& phase = phases[static_cast<std::size_t>(py * s + px)];
+      phase_taps(py, window.height, phase.kernel_rows, phase.row_shifts);
+      phase_taps(px, window.width, phase.kernel_columns, phase.column_shifts);
+      const bool has_pixels = py < in_height && px < in_width;
+      if (has_pixels && (phase.kernel_rows.empty() || phase.kernel_columns.empty())) every_pixel_covered = false;
+    }
+  const std::int64_t out_channels = gradient.channels;
+  if (!every_pixel_covered)
+    std::fill(input_gradient, input_gradient + gradient.batch * in_channels * in_height * in_width, T(0));
+  for (std::int64_t py = 0; py < s && py < in_height; ++py)
+    for (std::int64_t px = 0; px < s && px < in_width; ++px) {
+      const Phase& phase = phases[static_cast<std::size_t>(py * s + px)];
+      if (phase.kernel_rows.empty() || phase.kernel_columns.empty()) continue;
+      Offsets offsets;
+      offsets.plane = plane;
+      OutputLayout layout{in_channels * in_height * in_width, in_height * in_width, {}};
+      for (std::int64_t j = 0; py + s * j < in_height; ++j)
+        for (std::int64_t i = 0; px + s * i < in_width; ++i) {
+          offsets.pixel_offsets.push_back(j * gradient.width + i);
+          layout.pixel_offsets.push_back((py + s * j) * in_width + px + s * i);
+        }
+      struct Tap {
+        std::int64_t channel, kernel_row, kernel_column;
+      };
+      std::vector<Tap> taps;
+      for (std::int64_t co = 0; co < out_channels; ++co)
+        for (std::size_t a = 0; a < phase.kernel_rows.size(); ++a)
+          for (std::size_t b = 0; b < phase.kernel_columns.size(); ++b) {
+            taps.push_back({co, phase.kernel_rows[a], phase.kernel_columns[b]});
+            offsets.tap_offsets.push_back(co * plane + (phase.row_shifts[a] + pad_height) * gradient.width +
+                                          phase.column_shifts[b] + pad_width);
+          }
+      correlate_gathered<T>(
+          gradient.data, gradient.batch, out_channels * plane, offsets, in_channels,
+          [&](std::int64_t ci, std::int64_t t) {
+            const Tap& tap = taps[static_cast<std::size_t>(t)];
+            return weight[(tap.channel * in_channels + ci) * area + tap.kernel_row * window.width + tap.kernel_column];
+          },
+          nullptr, layout, input_gradient);
+    }
+}
+
 // dWᵀ[tap, o] = Σ_n Σ_pixel planes_n(pixel, tap) · dY_n[o, pixel]: A is the planes gathered
-// by tap rows (each row a run along the pixels), B is dYᵀ packed per image. Tasks split the
-// taps; each runs every image and pixel block in order, so the sums do not depend on the
-// thread count.
+// by tap rows (each row a run along the pixels), B is dYᵀ, packed for a group of images at
+// a time (in parallel, once, and shared by every task). Tasks split the taps; each runs the
+// group's images and pixel blocks in order, so the sums do not depend on the thread count.
 template <class T>
 void weight_gradient_shifted(const PaddedPlanes<T>& planes, const KernelWindow& window, std::int64_t out_height,
                              std::int64_t out_width, std::int64_t outputs, const T* output_gradient,
@@ -131,33 +219,44 @@ void weight_gradient_shifted(const PaddedPlanes<T>& planes, const KernelWindow& 
   const std::int64_t tiles = (taps + mr - 1) / mr;
   const std::int64_t tasks = std::min<std::int64_t>(tiles, 2 * std::max(1, num_threads()));
   const std::int64_t tiles_per_task = (tiles + tasks - 1) / tasks;
-  parallel_for(tasks, 1, [&](std::int64_t begin, std::int64_t end) {
-    for (std::int64_t task = begin; task < end; ++task) {
-      const std::int64_t first_tile = task * tiles_per_task, last_tile = std::min(tiles, first_tile + tiles_per_task);
-      T* gradient = scratch<T>(2, static_cast<std::size_t>(columns * pixels));  // panel j: [pixels, nr]
-      for (std::int64_t n = 0; n < planes.batch; ++n) {
-        for (std::int64_t o = 0; o < columns; ++o) {
-          T* panel = gradient + o / nr * pixels * nr + o % nr;
+  const std::int64_t per_image = columns * pixels;  // packed dYᵀ: panel j of image n at (n·panels + j)·pixels·nr
+  const std::int64_t group = std::clamp<std::int64_t>((std::int64_t{1} << 21) / (per_image * sizeof(T)), 1, planes.batch);
+  AlignedBuffer<T> packed(static_cast<std::size_t>(group * per_image));
+  for (std::int64_t first = 0; first < planes.batch; first += group) {
+    const std::int64_t count = std::min(group, planes.batch - first);
+    parallel_for(count * panels, 1, [&](std::int64_t begin, std::int64_t end) {
+      for (std::int64_t item = begin; item < end; ++item) {
+        const std::int64_t n = first + item / panels, j = item % panels;
+        T* panel = packed.data + item * pixels * nr;
+        for (std::int64_t c = 0; c < nr; ++c) {
+          const std::int64_t o = j * nr + c;
           const T* dy = output_gradient + (n * outputs + o) * pixels;
-          for (std::int64_t pixel = 0; pixel < pixels; ++pixel) panel[pixel * nr] = o < outputs ? dy[pixel] : T(0);
-        }
-        const T* image = planes.data + n * planes.channels * offsets.plane;
-        for (std::int64_t p0 = 0; p0 < pixels; p0 += step) {
-          const std::int64_t depths = std::min(step, pixels - p0);
-          const T beta = n == 0 && p0 == 0 ? T(0) : T(1);
-          for (std::int64_t j = 0; j < panels; ++j)
-            for (std::int64_t tile = first_tile; tile < last_tile; ++tile) {
-              const std::int64_t tap = tile * mr, rows = std::min(mr, taps - tap);
-              std::int64_t row_offsets[max_rows];
-              tile_offsets(offsets.tap_offsets, tap, rows, mr, row_offsets);
-              kernel.run_gathered(depths, image, offsets.pixel_offsets.data() + p0, row_offsets,
-                                  gradient + (j * pixels + p0) * nr, transposed.data() + tap * columns + j * nr,
-                                  columns, T(1), beta, rows, nr);
-            }
+          for (std::int64_t pixel = 0; pixel < pixels; ++pixel) panel[pixel * nr + c] = o < outputs ? dy[pixel] : T(0);
         }
       }
-    }
-  });
+    });
+    parallel_for(tasks, 1, [&](std::int64_t begin, std::int64_t end) {
+      for (std::int64_t task = begin; task < end; ++task) {
+        const std::int64_t first_tile = task * tiles_per_task, last_tile = std::min(tiles, first_tile + tiles_per_task);
+        for (std::int64_t n = first; n < first + count; ++n) {
+          const T* image = planes.data + n * planes.channels * offsets.plane;
+          for (std::int64_t p0 = 0; p0 < pixels; p0 += step) {
+            const std::int64_t depths = std::min(step, pixels - p0);
+            const T beta = n == 0 && p0 == 0 ? T(0) : T(1);
+            for (std::int64_t j = 0; j < panels; ++j)
+              for (std::int64_t tile = first_tile; tile < last_tile; ++tile) {
+                const std::int64_t tap = tile * mr, rows = std::min(mr, taps - tap);
+                std::int64_t row_offsets[max_rows];
+                tile_offsets(offsets.tap_offsets, tap, rows, mr, row_offsets);
+                kernel.run_gathered(depths, image, offsets.pixel_offsets.data() + p0, row_offsets,
+                                    packed.data + (((n - first) * panels + j) * pixels + p0) * nr,
+                                    transposed.data() + tap * columns + j * nr, columns, T(1), beta, rows, nr);
+              }
+          }
+        }
+      }
+    });
+  }
   for (std::int64_t o = 0; o < outputs; ++o)
     for (std::int64_t tap = 0; tap < taps; ++tap)
       weight_gradient[o * taps + tap] = transposed[static_cast<std::size_t>(tap * columns + o)];
@@ -167,7 +266,9 @@ void weight_gradient_shifted(const PaddedPlanes<T>& planes, const KernelWindow& 
   template void correlate_shifted<T>(const PaddedPlanes<T>&, const KernelWindow&, std::int64_t, std::int64_t,         \
                                      std::int64_t, const std::function<T(std::int64_t, std::int64_t)>&, const T*, T*); \
   template void weight_gradient_shifted<T>(const PaddedPlanes<T>&, const KernelWindow&, std::int64_t, std::int64_t,   \
-                                           std::int64_t, const T*, T*);
+                                           std::int64_t, const T*, T*);                                               \
+  template void input_gradient_by_phases<T>(const PaddedPlanes<T>&, std::int64_t, std::int64_t, const KernelWindow&,  \
+                                            std::int64_t, std::int64_t, std::int64_t, std::int64_t, const T*, T*);
 DDPM_INSTANTIATE_SHIFTED_CONVOLUTION(float)
 DDPM_INSTANTIATE_SHIFTED_CONVOLUTION(double)
 #undef DDPM_INSTANTIATE_SHIFTED_CONVOLUTION

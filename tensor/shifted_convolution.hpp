@@ -47,4 +47,12 @@ void weight_gradient_shifted(const PaddedPlanes<T>& planes, const KernelWindow& 
                              std::int64_t out_width, std::int64_t outputs, const T* output_gradient,
                              T* weight_gradient);
 
+// The input gradient of a strided convolution: gradient holds dY [batch, Co, OH, OW]
+// padded by pad_height rows and pad_width columns (at least ceil((K-1)·d / s) + 1 each),
+// weight is [Co, in_channels, KH, KW], input_gradient [batch, in_channels, in_height, in_width].
+template <class T>
+void input_gradient_by_phases(const PaddedPlanes<T>& gradient, std::int64_t pad_height, std::int64_t pad_width,
+                              const KernelWindow& window, std::int64_t padding, std::int64_t in_height,
+                              std::int64_t in_width, std::int64_t in_channels, const T* weight, T* input_gradient);
+
 }  // namespace ddpm::convolution_detail

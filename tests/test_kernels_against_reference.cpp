@@ -138,7 +138,11 @@ TEST_CASE("convolution forward and both gradients match the direct references") 
       // stride, dilation, non-square kernels, a batch small enough to split images
       {{2, 8, 9, 11}, {20, 8, 3, 3}, {1, 1, 1}},  {{2, 12, 13, 10}, {17, 12, 3, 2}, {2, 1, 1}},
       {{3, 10, 12, 12}, {16, 10, 3, 3}, {1, 2, 2}}, {{2, 8, 15, 15}, {9, 8, 3, 3}, {2, 0, 2}},
-      {{1, 16, 6, 5}, {33, 16, 3, 3}, {1, 1, 1}}};
+      {{1, 16, 6, 5}, {33, 16, 3, 3}, {1, 1, 1}},
+      // strided input gradients by phases: stride 2 and 3, dilation, a 1x1 kernel whose odd
+      // phases get no tap (zeros), an even kernel, odd image sizes
+      {{2, 8, 13, 12}, {40, 8, 3, 3}, {2, 1, 1}}, {{2, 9, 11, 14}, {100, 9, 3, 2}, {3, 2, 2}},
+      {{1, 8, 9, 9}, {300, 8, 1, 1}, {2, 0, 1}},  {{1, 8, 10, 10}, {40, 8, 4, 4}, {2, 1, 1}}};
   std::uint64_t seed = 900;
   for (const std::string& kernel : available_gemm_kernels())
   for (const Case& c : cases) {
