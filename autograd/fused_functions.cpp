@@ -12,12 +12,12 @@
 namespace ddpm {
 
 namespace {
-// The inverted-dropout multiplier (0 or 1/(1-p)) drawn at the generator's counters
-// `offset`...: the same draw in forward and backward.
+// The inverted-dropout multipliers drawn at the generator's counters (seed, offset...): the
+// same draw in forward and backward.
 Tensor dropout_scale(const Shape& shape, DType dtype, double probability, std::uint64_t seed, std::uint64_t offset) {
   Generator generator(seed);
   generator.set_state(seed, offset);
-  return mul(ge(rand(shape, generator, dtype), probability), 1.0 / (1.0 - probability));
+  return dropout_mask(shape, probability, generator, dtype);
 }
 }  // namespace
 
@@ -25,8 +25,7 @@ Variable dropout(const Variable& x, double probability, Generator& generator) {
   check(probability >= 0.0 && probability < 1.0, "dropout", "probability must be in [0, 1), got ", probability);
   if (probability == 0.0) return x;
   const std::uint64_t seed = generator.seed(), offset = generator.offset();
-  const Tensor scale = dropout_scale(x.shape(), x.dtype(), probability, seed, offset);
-  generator.advance(static_cast<std::uint64_t>(x.numel()));
+  const Tensor scale = dropout_mask(x.shape(), probability, generator, x.dtype());
   const Shape shape = x.shape();
   const DType dtype = x.dtype();
   return Variable::from_op(mul(x.value(), scale), "dropout", {x}, [=](const Tensor& g) {
@@ -48,8 +47,7 @@ Variable group_norm_silu_conv2d(const Variable& input, const NormalizationOption
   const GroupNormOutput normalized = group_norm(input.value(), groups, gamma.value(), beta.value(), eps, true);
   Tensor activation = normalized.output;
   if (dropping) {
-    activation = mul(activation, dropout_scale(activation.shape(), activation.dtype(), p, seed, offset));
-    dropout_generator->advance(static_cast<std::uint64_t>(activation.numel()));
+    activation = mul(activation, dropout_mask(activation.shape(), p, *dropout_generator, activation.dtype()));
   }
   const bool has_bias = bias.defined();
   Tensor output = conv2d(activation, weight.value(), has_bias ? bias.value() : Tensor(), options);

@@ -89,7 +89,7 @@ double normal_from(const std::array<std::uint32_t, 4>& words) {
   return radius * std::cos(2.0 * std::numbers::pi * open_unit(words[2], words[3]));
 }
 
-constexpr std::int64_t random_grain = 1 << 14;  // a multiple of `lanes`
+constexpr std::int64_t random_grain = 1 << 14;  // a multiple of 4 · `lanes`
 
 // Element i of the tensor is sample(block of counter first + i).
 template <class Sample>
@@ -132,6 +132,30 @@ Tensor rand(const Shape& shape, Generator& generator, DType dtype) {
 Tensor randn(const Shape& shape, Generator& generator, DType dtype) {
   check(is_floating(dtype), "randn", "dtype must be floating, got ", dtype_name(dtype));
   return draw(shape, dtype, generator, [](const std::array<std::uint32_t, 4>& words) { return normal_from(words); });
+}
+
+Tensor dropout_mask(const Shape& shape, double probability, Generator& generator, DType dtype) {
+  check(is_floating(dtype), "dropout_mask", "dtype must be floating, got ", dtype_name(dtype));
+  check(probability >= 0.0 && probability < 1.0, "dropout_mask", "probability must be in [0, 1), got ", probability);
+  constexpr std::int64_t per_block = 4, per_group = per_block * lanes;  // random_grain is a multiple
+  Tensor mask = Tensor::empty(shape, dtype);
+  const std::int64_t count = mask.numel();
+  const std::uint64_t first = generator.advance(static_cast<std::uint64_t>((count + per_block - 1) / per_block));
+  const std::uint64_t seed = generator.seed();
+  const auto threshold = static_cast<std::uint64_t>(std::llround(std::ldexp(probability, 32)));
+  const double kept = 1.0 / (1.0 - probability);
+  dispatch_floating(dtype, "dropout_mask", [&]<class T>() {
+    T* data = mask.data<T>();
+    const T keep = static_cast<T>(kept);
+    parallel_for(count, random_grain, [&](std::int64_t begin, std::int64_t end) {
+      for (std::int64_t i = begin; i < end; i += per_group) {
+        const Blocks blocks = blocks_at(seed, first + static_cast<std::uint64_t>(i / per_block));
+        for (std::int64_t e = 0; e < std::min(per_group, end - i); ++e)
+          data[i + e] = blocks.word[e % per_block][e / per_block] < threshold ? T(0) : keep;
+      }
+    });
+  });
+  return mask;
 }
 
 Tensor randint(std::int64_t low, std::int64_t high, const Shape& shape, Generator& generator) {

@@ -37,6 +37,12 @@ Tensor randn(const Shape& shape, Generator& generator, DType dtype = DType::Floa
 // Integers uniform in [low, high), int64.
 Tensor randint(std::int64_t low, std::int64_t high, const Shape& shape, Generator& generator);
 
+// Inverted-dropout multipliers: each element is 0 with probability p, else 1/(1 - p).
+// Four elements share one Philox block (element i: word i % 4 of the block at counter
+// offset + i / 4, dropped when below p·2^32), so a mask costs a quarter of a rand() of the
+// same size and advances the generator by ceil(n / 4).
+Tensor dropout_mask(const Shape& shape, double probability, Generator& generator, DType dtype = DType::Float32);
+
 // The value of element `index` of a draw that started at counter `offset`, for callers that
 // need single values (e.g. a data-order shuffle) from the same stream.
 double uniform_at(std::uint64_t seed, std::uint64_t offset, std::uint64_t index);

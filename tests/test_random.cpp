@@ -48,6 +48,28 @@ TEST_CASE("the vectorised draws equal the scalar single-value functions, element
   for (std::size_t i = 0; i < values.size(); ++i) CHECK(values[i] == uniform_at(5, (std::uint64_t{1} << 32) - 4, i));
 }
 
+TEST_CASE("dropout masks: four elements per Philox block, the asked rate, 0 or 1/(1-p)") {
+  // Against the scalar block function (checked above on the known-answer vectors).
+  const std::uint64_t seed = 0xfeedULL;
+  Generator generator(seed);
+  generator.advance(5);
+  const auto mask = dropout_mask({3, 43}, 0.3, generator, DType::Float64).to_vector<double>();
+  CHECK(generator.offset() == 5 + (129 + 3) / 4);
+  const auto threshold = static_cast<std::uint64_t>(0.3 * 4294967296.0 + 0.5);
+  for (std::size_t i = 0; i < mask.size(); ++i) {
+    const std::uint64_t counter = 5 + i / 4;
+    const auto words = philox4x32({static_cast<std::uint32_t>(counter), static_cast<std::uint32_t>(counter >> 32), 0, 0},
+                                  {static_cast<std::uint32_t>(seed), static_cast<std::uint32_t>(seed >> 32)});
+    CHECK(mask[i] == (words[i % 4] < threshold ? 0.0 : 1.0 / 0.7));
+  }
+  Generator many(9);
+  const Tensor big = dropout_mask({1000003}, 0.1, many);
+  // 100000 expected drops, standard deviation 300.
+  CHECK(sum(eq(big, 0.0)).item() == doctest::Approx(100000.3).epsilon(0.01));
+  CHECK(mean(big).item() == doctest::Approx(1.0).epsilon(0.005));
+  CHECK_THROWS_WITH_AS(dropout_mask({3}, 1.0, many), doctest::Contains("probability"), TensorError);
+}
+
 TEST_CASE("uniform and normal draws have the right moments") {
   Generator generator(7);
   const Tensor u = rand({200000}, generator, DType::Float64);

@@ -54,17 +54,18 @@ inline void multiply_tile(std::int64_t kc, ARow a_row, const std::int64_t (&row_
     }
 }
 
-template <class T, int MR>
-constexpr auto consecutive_offsets() {
-  struct Offsets { std::int64_t values[MR]; } offsets{};
-  for (int r = 0; r < MR; ++r) offsets.values[r] = r;
-  return offsets;
-}
+template <int MR>
+struct ConsecutiveOffsets {
+  std::int64_t values[MR];
+  constexpr ConsecutiveOffsets() : values{} {
+    for (int r = 0; r < MR; ++r) values[r] = r;
+  }
+};
 
 template <class T, class Arch, int MR>
 void register_tile(std::int64_t kc, const T* a_panel, const T* b_panel, T* c, std::int64_t c_row_stride, T alpha,
                    T beta, std::int64_t rows, std::int64_t columns) {
-  static constexpr auto offsets = consecutive_offsets<T, MR>();
+  static constexpr ConsecutiveOffsets<MR> offsets;
   multiply_tile<T, Arch, MR>(kc, [a_panel](std::int64_t p) { return a_panel + p * MR; }, offsets.values, b_panel, c,
                              c_row_stride, alpha, beta, rows, columns);
 }
