@@ -55,6 +55,14 @@ void random_normal(benchmark::State& state) {
 }
 BENCHMARK(random_normal)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
 
+void random_dropout_mask(benchmark::State& state) {
+  ThreadScope threads(state);
+  Generator generator(1);
+  for (auto _ : state) benchmark::DoNotOptimize(dropout_mask({elements}, 0.1, generator).raw_data());
+  state.counters["Melements/s"] = benchmark::Counter(1e-6 * elements * state.iterations(), benchmark::Counter::kIsRate);
+}
+BENCHMARK(random_dropout_mask)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
+
 void reduce_sum_all(benchmark::State& state) {
   ThreadScope threads(state);
   Generator generator(1);
