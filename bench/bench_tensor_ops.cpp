@@ -37,30 +37,23 @@ void elementwise_silu(benchmark::State& state) {
 }
 BENCHMARK(elementwise_silu)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
 
-// Counter-based random numbers: every element is a Philox block of its own (dropout masks
-// and the diffusion noise of a training step draw tens of millions of them).
-void random_uniform(benchmark::State& state) {
+// Counter-based random numbers: every element is a Philox block of its own, dropout masks
+// take four per block (the masks and the diffusion noise of a training step are tens of
+// millions of elements).
+template <class Draw>
+void random_draw(benchmark::State& state, Draw&& draw) {
   ThreadScope threads(state);
   Generator generator(1);
-  for (auto _ : state) benchmark::DoNotOptimize(rand({elements}, generator).raw_data());
+  for (auto _ : state) benchmark::DoNotOptimize(draw(generator).raw_data());
   state.counters["Melements/s"] = benchmark::Counter(1e-6 * elements * state.iterations(), benchmark::Counter::kIsRate);
+}
+void random_uniform(benchmark::State& state) { random_draw(state, [](Generator& g) { return rand({elements}, g); }); }
+void random_normal(benchmark::State& state) { random_draw(state, [](Generator& g) { return randn({elements}, g); }); }
+void random_dropout_mask(benchmark::State& state) {
+  random_draw(state, [](Generator& g) { return dropout_mask({elements}, 0.1, g); });
 }
 BENCHMARK(random_uniform)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
-
-void random_normal(benchmark::State& state) {
-  ThreadScope threads(state);
-  Generator generator(1);
-  for (auto _ : state) benchmark::DoNotOptimize(randn({elements}, generator).raw_data());
-  state.counters["Melements/s"] = benchmark::Counter(1e-6 * elements * state.iterations(), benchmark::Counter::kIsRate);
-}
 BENCHMARK(random_normal)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
-
-void random_dropout_mask(benchmark::State& state) {
-  ThreadScope threads(state);
-  Generator generator(1);
-  for (auto _ : state) benchmark::DoNotOptimize(dropout_mask({elements}, 0.1, generator).raw_data());
-  state.counters["Melements/s"] = benchmark::Counter(1e-6 * elements * state.iterations(), benchmark::Counter::kIsRate);
-}
 BENCHMARK(random_dropout_mask)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
 
 void reduce_sum_all(benchmark::State& state) {
