@@ -74,6 +74,7 @@ struct PaddedInput {
 
 PaddedInput padded_planes(const Tensor& input, std::int64_t pad_height, std::int64_t pad_width) {
   const Tensor x = input.contiguous();
+  if (pad_height == 0 && pad_width == 0) return {x, x.size(2), x.size(3)};  // no copy (1x1 kernels)
   const std::int64_t planes = x.size(0) * x.size(1), height = x.size(2), width = x.size(3);
   const std::int64_t padded_height = height + 2 * pad_height, padded_width = width + 2 * pad_width;
   PaddedInput padded{Tensor::empty({x.size(0), x.size(1), padded_height, padded_width}, x.dtype()), padded_height,
