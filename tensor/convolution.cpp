@@ -330,10 +330,9 @@ Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias, con
     const PaddedInput x = padded_planes(input, g.padding, g.padding);
     dispatch_floating(input.dtype(), "conv2d", [&]<class T>() {
       const T* w_data = w.data<T>();
-      convolution_detail::correlate_shifted<T>(
-          x.planes<T>(), {g.kernel_height, g.kernel_width, g.stride, g.dilation}, g.out_height, g.out_width,
-          g.out_channels, [&](std::int64_t o, std::int64_t tap) { return w_data[o * taps + tap]; },
-          bias.defined() ? bias_values.data<T>() : nullptr, output.data<T>());
+      convolution_detail::correlate_shifted<T>(x.planes<T>(), {g.kernel_height, g.kernel_width, g.stride, g.dilation},
+                                               g.out_height, g.out_width, g.out_channels, w_data,
+                                               bias.defined() ? bias_values.data<T>() : nullptr, output.data<T>());
     });
     return output;
   }
@@ -380,13 +379,14 @@ Tensor conv2d_input_gradient(const Tensor& output_gradient, const Tensor& weight
     if (transposed_fits && convolution_detail::shifted_convolution_suits(g.in_channels, g.out_channels * g.kernel_area())) {
       // tap (co, kh, kw) of the transposed convolution meets weight [co, ci, KH-1-kh, KW-1-kw]
       const PaddedInput padded = padded_planes(dy, pad_h, pad_w);
-      convolution_detail::correlate_shifted<T>(
-          padded.planes<T>(), {g.kernel_height, g.kernel_width, 1, g.dilation}, g.height, g.width, g.in_channels,
-          [&](std::int64_t ci, std::int64_t tap) {
-            const std::int64_t co = tap / g.kernel_area(), offset = g.kernel_area() - 1 - tap % g.kernel_area();
-            return w_data[(co * g.in_channels + ci) * g.kernel_area() + offset];
-          },
-          nullptr, dx);
+      const std::int64_t area = g.kernel_area(), taps = g.out_channels * area;
+      std::vector<T> rotated(static_cast<std::size_t>(g.in_channels * taps));  // [ci, (co, kh, kw)]
+      for (std::int64_t ci = 0; ci < g.in_channels; ++ci)
+        for (std::int64_t co = 0; co < g.out_channels; ++co)
+          for (std::int64_t k = 0; k < area; ++k)
+            rotated[static_cast<std::size_t>(ci * taps + co * area + k)] = w_data[(co * g.in_channels + ci) * area + area - 1 - k];
+      convolution_detail::correlate_shifted<T>(padded.planes<T>(), {g.kernel_height, g.kernel_width, 1, g.dilation},
+                                               g.height, g.width, g.in_channels, rotated.data(), nullptr, dx);
       return;
     }
     if (transposed_fits) {

@@ -42,9 +42,9 @@ Offsets make_offsets(const PaddedPlanes<T>& planes, const KernelWindow& window, 
 
 // The MR row offsets of a tile starting at entry `first` of `table` (`count` valid); rows
 // past the end repeat the last valid one (computed, then dropped).
-void tile_offsets(const std::vector<std::int64_t>& table, std::int64_t first, std::int64_t count, std::int64_t mr,
+void tile_offsets(const std::int64_t* table, std::int64_t first, std::int64_t count, std::int64_t mr,
                   std::int64_t* out) {
-  for (std::int64_t r = 0; r < mr; ++r) out[r] = table[static_cast<std::size_t>(first + std::min(r, count - 1))];
+  for (std::int64_t r = 0; r < mr; ++r) out[r] = table[first + std::min(r, count - 1)];
 }
 
 // Where a correlation's results go: output o of pixel k of image n is written at
@@ -54,14 +54,15 @@ struct OutputLayout {
   std::vector<std::int64_t> pixel_offsets;
 };
 
-// C[pixel, o] = Σ_tap A(pixel, tap) · weight(o, tap) per image, A read in place: the
-// gathered input is the GEMM's A (MR pixels per tile), the weights packed once are B (NR
-// outputs per panel), so the U-Net's channel counts (multiples of 16) fill every tile. The
-// result is transposed into the output layout with the bias added.
+// C[position, o] = Σ_tap A(position, tap) · weight[o, tap] over every (image, pixel)
+// position, A read in place: the gathered input is the GEMM's A (MR positions per tile),
+// the weights packed once are B (NR outputs per panel), so the U-Net's channel counts
+// (multiples of 16) fill every tile. Positions run across images, so a 7 x 7 image's 49
+// pixels do not leave a tile part-empty. The result is transposed into the output layout
+// with the bias added.
 template <class T>
 void correlate_gathered(const T* input, std::int64_t batch, std::int64_t image_stride, const Offsets& offsets,
-                        std::int64_t outputs, const std::function<T(std::int64_t output, std::int64_t tap)>& weight,
-                        const T* bias, const OutputLayout& layout, T* out) {
+                        std::int64_t outputs, const T* weight, const T* bias, const OutputLayout& layout, T* out) {
   const auto& kernel = gemm_detail::active_microkernel<T>();
   const std::int64_t mr = kernel.mr, nr = kernel.nr;
   const std::int64_t taps = static_cast<std::int64_t>(offsets.tap_offsets.size());
@@ -72,46 +73,57 @@ void correlate_gathered(const T* input, std::int64_t batch, std::int64_t image_s
     for (std::int64_t tap = 0; tap < taps; ++tap)
       for (std::int64_t c = 0; c < nr; ++c) {
         const std::int64_t o = j * nr + c;
-        packed_weight.data[(j * taps + tap) * nr + c] = o < outputs ? weight(o, tap) : T(0);
+        packed_weight.data[(j * taps + tap) * nr + c] = o < outputs ? weight[o * taps + tap] : T(0);
       }
 
-  // One task per image; a small batch also splits each image's pixels, so both threads work.
+  // A task per image when images are large (its writes then stay within the image's
+  // planes), groups of small images as one run of at least 192 positions; and at least
+  // two tasks per thread.
+  const std::int64_t total = batch * pixels;
   const std::int64_t threads = std::max(1, num_threads());
-  const std::int64_t parts = batch >= 2 * threads ? 1 : (2 * threads + batch - 1) / batch;
-  const std::int64_t part_pixels = round_up((pixels + parts - 1) / parts, mr);
-  const std::int64_t tasks_per_image = (pixels + part_pixels - 1) / part_pixels;
+  const std::int64_t chunk = std::min(pixels >= 192 ? pixels : round_up(192, mr),
+                                      round_up((total + 2 * threads - 1) / (2 * threads), mr));
+  const std::int64_t tasks = (total + chunk - 1) / chunk;
   const std::int64_t step = depth_step(taps);
-  parallel_for(batch * tasks_per_image, 1, [&](std::int64_t begin, std::int64_t end) {
+  parallel_for(tasks, 1, [&](std::int64_t begin, std::int64_t end) {
+    std::vector<std::int64_t> input_offsets(static_cast<std::size_t>(chunk));
     for (std::int64_t task = begin; task < end; ++task) {
-      const std::int64_t n = task / tasks_per_image, first = task % tasks_per_image * part_pixels;
-      const std::int64_t count = std::min(part_pixels, pixels - first);
+      const std::int64_t first = task * chunk, count = std::min(chunk, total - first);
+      for (std::int64_t i = 0; i < count; ++i) {
+        const std::int64_t n = (first + i) / pixels, k = (first + i) % pixels;
+        input_offsets[static_cast<std::size_t>(i)] = n * image_stride + offsets.pixel_offsets[static_cast<std::size_t>(k)];
+      }
       T* result = scratch<T>(2, static_cast<std::size_t>(round_up(count, mr) * columns));  // [count, columns]
-      const T* image = input + n * image_stride;
       for (std::int64_t p0 = 0; p0 < taps; p0 += step) {
         const std::int64_t depths = std::min(step, taps - p0);
         for (std::int64_t j = 0; j < panels; ++j)
           for (std::int64_t i = 0; i < count; i += mr) {
             std::int64_t row_offsets[max_rows];
-            tile_offsets(offsets.pixel_offsets, first + i, std::min(mr, count - i), mr, row_offsets);
-            kernel.run_gathered(depths, image, offsets.tap_offsets.data() + p0, row_offsets,
+            tile_offsets(input_offsets.data(), i, std::min(mr, count - i), mr, row_offsets);
+            kernel.run_gathered(depths, input, offsets.tap_offsets.data() + p0, row_offsets,
                                 packed_weight.data + (j * taps + p0) * nr, result + i * columns + j * nr, columns,
                                 T(1), p0 == 0 ? T(0) : T(1), std::min(mr, count - i), nr);
           }
       }
-      // In runs of pixels whose piece of the result (a few KiB) stays in L1 while every
-      // output channel reads its column.
+      // Image by image, in runs of positions whose piece of the result (a few KiB) stays in
+      // L1 while every output channel reads its column.
       constexpr std::int64_t run = 32;
-      const std::int64_t* places = layout.pixel_offsets.empty() ? nullptr : layout.pixel_offsets.data() + first;
-      for (std::int64_t i0 = 0; i0 < count; i0 += run)
+      for (std::int64_t i0 = 0; i0 < count;) {
+        const std::int64_t n = (first + i0) / pixels, k0 = (first + i0) % pixels;
+        const std::int64_t i1 = std::min({count, i0 + run, i0 + pixels - k0});
         for (std::int64_t o = 0; o < outputs; ++o) {
           T* destination = out + n * layout.image_stride + o * layout.channel_stride;
+          const T* source = result + o;
           const T offset = bias ? bias[o] : T(0);
-          const std::int64_t i1 = std::min(count, i0 + run);
-          if (places)
-            for (std::int64_t i = i0; i < i1; ++i) destination[places[i]] = result[i * columns + o] + offset;
-          else
-            for (std::int64_t i = i0; i < i1; ++i) destination[first + i] = result[i * columns + o] + offset;
+          if (layout.pixel_offsets.empty()) {
+            for (std::int64_t i = i0; i < i1; ++i) destination[k0 + i - i0] = source[i * columns] + offset;
+          } else {
+            const std::int64_t* places = layout.pixel_offsets.data() + k0 - i0;
+            for (std::int64_t i = i0; i < i1; ++i) destination[places[i]] = source[i * columns] + offset;
+          }
         }
+        i0 = i1;
+      }
     }
   });
 }
@@ -124,8 +136,7 @@ bool shifted_convolution_suits(std::int64_t outputs, std::int64_t depth) {
 
 template <class T>
 void correlate_shifted(const PaddedPlanes<T>& planes, const KernelWindow& window, std::int64_t out_height,
-                       std::int64_t out_width, std::int64_t outputs,
-                       const std::function<T(std::int64_t output, std::int64_t tap)>& weight, const T* bias, T* out) {
+                       std::int64_t out_width, std::int64_t outputs, const T* weight, const T* bias, T* out) {
   const Offsets offsets = make_offsets(planes, window, out_height, out_width);
   const std::int64_t pixels = out_height * out_width;
   correlate_gathered<T>(planes.data, planes.batch, planes.channels * offsets.plane, offsets, outputs, weight, bias,
@@ -178,24 +189,21 @@ void input_gradient_by_phases(const PaddedPlanes<T>& gradient, std::int64_t pad_
           offsets.pixel_offsets.push_back(j * gradient.width + i);
           layout.pixel_offsets.push_back((py + s * j) * in_width + px + s * i);
         }
-      struct Tap {
-        std::int64_t channel, kernel_row, kernel_column;
-      };
-      std::vector<Tap> taps;
+      std::vector<std::int64_t> weight_offsets;  // of W[co, ·, kh, kw], per tap of this phase
       for (std::int64_t co = 0; co < out_channels; ++co)
         for (std::size_t a = 0; a < phase.kernel_rows.size(); ++a)
           for (std::size_t b = 0; b < phase.kernel_columns.size(); ++b) {
-            taps.push_back({co, phase.kernel_rows[a], phase.kernel_columns[b]});
+            weight_offsets.push_back(co * in_channels * area + phase.kernel_rows[a] * window.width + phase.kernel_columns[b]);
             offsets.tap_offsets.push_back(co * plane + (phase.row_shifts[a] + pad_height) * gradient.width +
                                           phase.column_shifts[b] + pad_width);
           }
-      correlate_gathered<T>(
-          gradient.data, gradient.batch, out_channels * plane, offsets, in_channels,
-          [&](std::int64_t ci, std::int64_t t) {
-            const Tap& tap = taps[static_cast<std::size_t>(t)];
-            return weight[(tap.channel * in_channels + ci) * area + tap.kernel_row * window.width + tap.kernel_column];
-          },
-          nullptr, layout, input_gradient);
+      const std::int64_t taps = static_cast<std::int64_t>(weight_offsets.size());
+      std::vector<T> phase_weight(static_cast<std::size_t>(in_channels * taps));  // [in_channels, taps]
+      for (std::int64_t ci = 0; ci < in_channels; ++ci)
+        for (std::int64_t t = 0; t < taps; ++t)
+          phase_weight[static_cast<std::size_t>(ci * taps + t)] = weight[weight_offsets[static_cast<std::size_t>(t)] + ci * area];
+      correlate_gathered<T>(gradient.data, gradient.batch, out_channels * plane, offsets, in_channels, phase_weight.data(),
+                            nullptr, layout, input_gradient);
     }
 }
 
@@ -247,7 +255,7 @@ void weight_gradient_shifted(const PaddedPlanes<T>& planes, const KernelWindow& 
               for (std::int64_t tile = first_tile; tile < last_tile; ++tile) {
                 const std::int64_t tap = tile * mr, rows = std::min(mr, taps - tap);
                 std::int64_t row_offsets[max_rows];
-                tile_offsets(offsets.tap_offsets, tap, rows, mr, row_offsets);
+                tile_offsets(offsets.tap_offsets.data(), tap, rows, mr, row_offsets);
                 kernel.run_gathered(depths, image, offsets.pixel_offsets.data() + p0, row_offsets,
                                     packed.data + (((n - first) * panels + j) * pixels + p0) * nr,
                                     transposed.data() + tap * columns + j * nr, columns, T(1), beta, rows, nr);
@@ -264,7 +272,7 @@ void weight_gradient_shifted(const PaddedPlanes<T>& planes, const KernelWindow& 
 
 #define DDPM_INSTANTIATE_SHIFTED_CONVOLUTION(T)                                                                      \
   template void correlate_shifted<T>(const PaddedPlanes<T>&, const KernelWindow&, std::int64_t, std::int64_t,         \
-                                     std::int64_t, const std::function<T(std::int64_t, std::int64_t)>&, const T*, T*); \
+                                     std::int64_t, const T*, const T*, T*);                                            \
   template void weight_gradient_shifted<T>(const PaddedPlanes<T>&, const KernelWindow&, std::int64_t, std::int64_t,   \
                                            std::int64_t, const T*, T*);                                               \
   template void input_gradient_by_phases<T>(const PaddedPlanes<T>&, std::int64_t, std::int64_t, const KernelWindow&,  \

@@ -7,7 +7,6 @@
 //
 // Internal to the convolution kernels (tensor/convolution.cpp).
 #include <cstdint>
-#include <functional>
 
 namespace ddpm::convolution_detail {
 
@@ -30,14 +29,13 @@ struct KernelWindow {
 // on the packed implicit GEMM (bench_unet_kernels decided both limits).
 bool shifted_convolution_suits(std::int64_t outputs, std::int64_t depth);
 
-// out[n, o, oy, ox] = bias[o] + Σ_{c, kh, kw} weight(o, (c·KH + kh)·KW + kw) ·
+// out[n, o, oy, ox] = bias[o] + Σ_{c, kh, kw} weight[o, (c·KH + kh)·KW + kw] ·
 //                     planes[n, c, oy·s + kh·d, ox·s + kw·d]
-// out: [batch, outputs, out_height, out_width]; bias may be null. weight(o, tap) is read
-// once per call (it may rotate or transpose a stored kernel).
+// weight: [outputs, C·KH·KW] row-major; out: [batch, outputs, out_height, out_width]; bias
+// may be null.
 template <class T>
 void correlate_shifted(const PaddedPlanes<T>& planes, const KernelWindow& window, std::int64_t out_height,
-                       std::int64_t out_width, std::int64_t outputs,
-                       const std::function<T(std::int64_t output, std::int64_t tap)>& weight, const T* bias, T* out);
+                       std::int64_t out_width, std::int64_t outputs, const T* weight, const T* bias, T* out);
 
 // weight_gradient[o, (c·KH + kh)·KW + kw] = Σ_{n, oy, ox} output_gradient[n, o, oy, ox] ·
 //                                           planes[n, c, oy·s + kh·d, ox·s + kw·d]
