@@ -102,6 +102,23 @@ void matmul_square(benchmark::State& state) {
 }
 BENCHMARK(matmul_square)->ArgsProduct({{1, 2}, {256, 512, 1024, 2048}})->UseRealTime()->Unit(benchmark::kMillisecond);
 
+// The U-Net's convolutions written as plain GEMMs, [M, K] x [K, N], the shapes of
+// shared/reference/gemm_bench.py ("conv ..." rows): im2col of a batch of 64 times the
+// weights (fwd), its transpose times dY (dW), dY times the weights (dX). 2 threads.
+void matmul_skinny(benchmark::State& state) {
+  ThreadScope threads(state);
+  const std::int64_t m = state.range(1), k = state.range(2), n = state.range(3);
+  Generator generator(1);
+  const Tensor a = randn({m, k}, generator), b = randn({k, n}, generator);
+  for (auto _ : state) benchmark::DoNotOptimize(matmul(a, b).raw_data());
+  state.counters["GFLOP/s"] = benchmark::Counter(2.0 * m * n * k * state.iterations() / 1e9, benchmark::Counter::kIsRate);
+}
+BENCHMARK(matmul_skinny)
+    ->Args({2, 50176, 288, 32})->Args({2, 288, 50176, 32})->Args({2, 50176, 32, 288})
+    ->Args({2, 12544, 576, 64})->Args({2, 576, 12544, 64})->Args({2, 12544, 64, 576})
+    ->Args({2, 3136, 1152, 64})->Args({2, 1152, 3136, 64})->Args({2, 3136, 64, 1152})
+    ->UseRealTime()->Unit(benchmark::kMillisecond);
+
 }  // namespace
 
 BENCHMARK_MAIN();

@@ -61,6 +61,8 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
                          std::int64_t columns, std::int64_t nr, T* panel) {
       pack_b_strided(base_b + batch_offsets(index).second, b_rows, b_columns, depth, column, depths, columns, nr, panel);
     };
+    problem.a_data = [&](std::int64_t index) { return base_a + batch_offsets(index).first; };
+    problem.a_row_stride = a_rows, problem.a_column_stride = a_columns;
     problem.c = [&](std::int64_t index) { return out + index * m * n; };
     problem.c_row_stride = n;
     gemm_run(problem);

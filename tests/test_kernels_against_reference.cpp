@@ -79,8 +79,11 @@ TEST_CASE("softmax matches its reference") {
 }
 
 TEST_CASE("every gemm microkernel matches the reference on odd sizes and every transpose, with alpha and beta") {
-  const std::vector<std::array<std::int64_t, 3>> sizes = {{1, 1, 1},   {7, 17, 31},  {33, 1, 7},
-                                                          {17, 300, 33}, {145, 40, 257}, {6, 16, 600}};
+  // N <= 4 NR reads A in place (the gathered microkernel), wider products pack it; both
+  // with several row and depth blocks, and the shared-panel schedule at {300, 64, 300}.
+  const std::vector<std::array<std::int64_t, 3>> sizes = {{1, 1, 1},     {7, 17, 31},    {33, 1, 7},
+                                                          {17, 300, 33}, {145, 40, 257}, {6, 16, 600},
+                                                          {150, 130, 300}, {300, 64, 300}};
   for (const std::string& kernel : available_gemm_kernels()) {
     select_gemm_kernel(kernel.c_str());
     for (auto [m, n, k] : sizes) {

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <memory>
+#include <vector>
 
 #include "tensor/gemm/blocking.hpp"
 #include "tensor/gemm/microkernel.hpp"
@@ -31,6 +32,11 @@ void scale_c(const GemmProblem<T>& problem, std::int64_t b) {
     }
 }
 
+template <class T>
+bool reads_a_in_place(const GemmProblem<T>& problem, const gemm_detail::Microkernel<T>& kernel) {
+  return problem.a_data && problem.n <= 4 * kernel.nr;
+}
+
 // Rows [i0, i0+rows) x columns [j0, j0+columns) of C_b for one depth block, from an
 // already packed B block whose panel 0 is column j0.
 template <class T>
@@ -38,14 +44,30 @@ void multiply_block(const GemmProblem<T>& problem, const gemm_detail::Microkerne
                     std::int64_t i0, std::int64_t rows, std::int64_t j0, std::int64_t columns, std::int64_t p0,
                     std::int64_t depths, const T* packed_b, const T* prepacked_a = nullptr) {
   const std::int64_t mr = kernel.mr, nr = kernel.nr;
+  const T beta = p0 == 0 ? problem.beta : T(1);
+  T* c = problem.c(b);
+  if (!prepacked_a && reads_a_in_place(problem, kernel)) {
+    thread_local std::vector<std::int64_t> depth_offsets;
+    depth_offsets.resize(static_cast<std::size_t>(depths));
+    for (std::int64_t p = 0; p < depths; ++p) depth_offsets[static_cast<std::size_t>(p)] = p * problem.a_column_stride;
+    const T* a = problem.a_data(b) + p0 * problem.a_column_stride;
+    for (std::int64_t jr = 0; jr < columns; jr += nr)
+      for (std::int64_t ir = 0; ir < rows; ir += mr) {
+        const std::int64_t valid = std::min(mr, rows - ir);
+        std::int64_t row_offsets[16];  // rows past the edge repeat the last one (computed, dropped)
+        for (std::int64_t r = 0; r < mr; ++r) row_offsets[r] = (i0 + ir + std::min(r, valid - 1)) * problem.a_row_stride;
+        kernel.run_gathered(depths, a, depth_offsets.data(), row_offsets, packed_b + jr * depths,
+                            c + (i0 + ir) * problem.c_row_stride + j0 + jr, problem.c_row_stride, problem.alpha, beta,
+                            valid, std::min(nr, columns - jr));
+      }
+    return;
+  }
   const T* packed_a = prepacked_a;
   if (!packed_a) {
     T* buffer = scratch<T>(0, static_cast<std::size_t>(round_up(rows, mr) * depths));
     problem.pack_a(b, i0, p0, rows, depths, mr, buffer);
     packed_a = buffer;
   }
-  const T beta = p0 == 0 ? problem.beta : T(1);
-  T* c = problem.c(b);
   for (std::int64_t jr = 0; jr < columns; jr += nr)
     for (std::int64_t ir = 0; ir < rows; ir += mr)
       kernel.run(depths, packed_a + ir * depths, packed_b + jr * depths, c + (i0 + ir) * problem.c_row_stride + j0 + jr,
@@ -229,6 +251,8 @@ void gemm(std::int64_t m, std::int64_t n, std::int64_t k, T alpha, const T* a, s
                        std::int64_t columns, std::int64_t nr, T* out) {
     pack_b_strided(b, b_row_stride, b_column_stride, depth, column, depths, columns, nr, out);
   };
+  problem.a_data = [a](std::int64_t) { return a; };
+  problem.a_row_stride = a_row_stride, problem.a_column_stride = a_column_stride;
   problem.c = [c](std::int64_t) { return c; };
   problem.c_row_stride = c_row_stride;
   gemm_run(problem);

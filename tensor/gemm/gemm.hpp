@@ -39,6 +39,12 @@ struct GemmProblem {
   std::int64_t c_row_stride = 0;
   // A is the same matrix for every batch (a convolution's weights): pack it once.
   bool a_same_for_all_batches = false;
+  // Optional: A_b is a plain strided matrix, element (i, p) at a_data(b)[i·a_row_stride +
+  // p·a_column_stride]. A product with few columns (N <= 4 NR) would use each packed A
+  // panel for only a panel or four of B, so there the microkernel reads A where it lies
+  // (its gathered form) instead of packing it.
+  std::function<const T*(std::int64_t b)> a_data;
+  std::int64_t a_row_stride = 0, a_column_stride = 0;
 };
 
 template <class T>
