@@ -19,6 +19,11 @@ inline void multiply_tile(std::int64_t kc, ARow a_row, const std::int64_t (&row_
   constexpr int NR = 2 * width;
   Batch accumulator[MR][2];
   for (int r = 0; r < MR; ++r) accumulator[r][0] = accumulator[r][1] = Batch(T(0));
+  // The C tile is read (beta != 0) and written after the depth loop: start fetching it now.
+  for (int r = 0; r < MR; ++r) {
+    __builtin_prefetch(c + r * c_row_stride, 1);
+    __builtin_prefetch(c + r * c_row_stride + NR - 1, 1);
+  }
   for (std::int64_t p = 0; p < kc; ++p) {
     const Batch b0 = Batch::load_aligned(b_panel + p * NR);
     const Batch b1 = Batch::load_aligned(b_panel + p * NR + width);
