@@ -89,9 +89,9 @@ void correlate_gathered(const T* input, std::int64_t batch, std::int64_t image_s
     std::vector<std::int64_t> input_offsets(static_cast<std::size_t>(chunk));
     for (std::int64_t task = begin; task < end; ++task) {
       const std::int64_t first = task * chunk, count = std::min(chunk, total - first);
-      for (std::int64_t i = 0; i < count; ++i) {
-        const std::int64_t n = (first + i) / pixels, k = (first + i) % pixels;
+      for (std::int64_t i = 0, n = first / pixels, k = first % pixels; i < count; ++i) {  // no division per position
         input_offsets[static_cast<std::size_t>(i)] = n * image_stride + offsets.pixel_offsets[static_cast<std::size_t>(k)];
+        if (++k == pixels) k = 0, ++n;
       }
       T* result = scratch<T>(2, static_cast<std::size_t>(round_up(count, mr) * columns));  // [count, columns]
       for (std::int64_t p0 = 0; p0 < taps; p0 += step) {
