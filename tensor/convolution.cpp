@@ -4,6 +4,7 @@
 #include <cstring>
 #include <vector>
 
+#include "tensor/factory.hpp"
 #include "tensor/gemm/gemm.hpp"
 #include "tensor/kernel_path.hpp"
 #include "tensor/parallel.hpp"
@@ -322,6 +323,7 @@ Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias, con
     check_same_dtype("conv2d", input, bias);
   }
   if (use_reference_kernels()) return conv2d_reference(input, weight, bias, options);
+  if (g.batch == 0 || g.out_channels == 0) return Tensor::empty({g.batch, g.out_channels, g.out_height, g.out_width}, input.dtype());
   const Tensor w = weight.contiguous();
   const Tensor bias_values = bias.defined() ? bias.contiguous() : Tensor();
   Tensor output = Tensor::empty({g.batch, g.out_channels, g.out_height, g.out_width}, input.dtype());
@@ -365,6 +367,8 @@ Tensor conv2d_input_gradient(const Tensor& output_gradient, const Tensor& weight
         shape_string({g.batch, g.out_channels, g.out_height, g.out_width}));
   check_same_dtype("conv2d_input_gradient", output_gradient, weight);
   if (use_reference_kernels()) return conv2d_input_gradient_reference(output_gradient, weight, input_shape, options);
+  if (g.batch == 0 || g.in_channels == 0) return Tensor::empty(input_shape, output_gradient.dtype());
+  if (g.out_channels == 0) return zeros(input_shape, output_gradient.dtype());
   const Tensor dy = output_gradient.contiguous(), w = weight.contiguous();
   Tensor input_gradient = Tensor::empty(input_shape, output_gradient.dtype());
   dispatch_floating(output_gradient.dtype(), "conv2d_input_gradient", [&]<class T>() {
@@ -463,6 +467,7 @@ Tensor conv2d_weight_gradient(const Tensor& output_gradient, const Tensor& input
         shape_string({g.batch, g.out_channels, g.out_height, g.out_width}));
   check_same_dtype("conv2d_weight_gradient", output_gradient, input);
   if (use_reference_kernels()) return conv2d_weight_gradient_reference(output_gradient, input, weight_shape, options);
+  if (g.batch == 0 || g.out_channels == 0 || g.in_channels == 0) return zeros(weight_shape, input.dtype());  // empty sums
   const Tensor dy = output_gradient.contiguous();
   Tensor weight_gradient = Tensor::empty(weight_shape, input.dtype());
   if (!direct_weight_gradient(g) &&

@@ -254,4 +254,22 @@ TEST_CASE("matmul matches the reference with batch broadcasting") {
   compare_paths("matmul transposed", [&] { return matmul(b.transpose(-1, -2), a.transpose(-1, -2)); }, 1e-5, 1e-5);
 }
 
+TEST_CASE("an empty batch gives empty results (and zero weight gradients), never a crash") {
+  const Tensor weight = random_tensor({32, 16, 3, 3}, 1301, DType::Float32);
+  for (std::int64_t stride : {1, 2}) {
+    const Tensor x = zeros({0, 16, 9, 9});
+    const Tensor y = conv2d(x, weight, Tensor(), {stride, 1, 1});
+    CHECK(y.shape() == Shape{0, 32, stride == 1 ? 9 : 5, stride == 1 ? 9 : 5});
+    CHECK(conv2d_input_gradient(y, weight, x.shape(), {stride, 1, 1}).shape() == x.shape());
+    const Tensor dw = conv2d_weight_gradient(y, x, weight.shape(), {stride, 1, 1});
+    CHECK(dw.shape() == weight.shape());
+    CHECK(sum(abs(dw)).item() == 0.0);
+  }
+  const Tensor gamma = random_tensor({16}, 1302, DType::Float32), beta = random_tensor({16}, 1303, DType::Float32);
+  CHECK(group_norm(zeros({0, 16, 5, 5}), 4, gamma, beta, 1e-5, true).output.numel() == 0);
+  const Tensor tokens = zeros({0, 49, 16});
+  CHECK(attention(tokens, tokens, tokens, 0.25).numel() == 0);
+  CHECK(matmul(zeros({0, 7}), random_tensor({7, 5}, 1304, DType::Float32)).shape() == Shape{0, 5});
+}
+
 }  // namespace ddpm::testing
