@@ -15,7 +15,7 @@ using gemm_detail::depth_step;
 using gemm_detail::round_up;
 using gemm_detail::scratch;
 
-constexpr int max_rows = 16;  // at least every microkernel's MR
+constexpr int max_rows = gemm_detail::max_microkernel_rows;
 
 // Where each output pixel's window starts in a padded image, and where each tap lies
 // from there: A(pixel, tap) = image[pixel_offsets[pixel] + tap_offsets[tap]].

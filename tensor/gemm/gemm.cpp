@@ -54,7 +54,7 @@ void multiply_block(const GemmProblem<T>& problem, const gemm_detail::Microkerne
     for (std::int64_t jr = 0; jr < columns; jr += nr)
       for (std::int64_t ir = 0; ir < rows; ir += mr) {
         const std::int64_t valid = std::min(mr, rows - ir);
-        std::int64_t row_offsets[16];  // rows past the edge repeat the last one (computed, dropped)
+        std::int64_t row_offsets[gemm_detail::max_microkernel_rows];  // rows past the edge repeat the last one
         for (std::int64_t r = 0; r < mr; ++r) row_offsets[r] = (i0 + ir + std::min(r, valid - 1)) * problem.a_row_stride;
         kernel.run_gathered(depths, a, depth_offsets.data(), row_offsets, packed_b + jr * depths,
                             c + (i0 + ir) * problem.c_row_stride + j0 + jr, problem.c_row_stride, problem.alpha, beta,

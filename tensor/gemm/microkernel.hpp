@@ -27,6 +27,9 @@ using GatheredMicrokernelFunction = void (*)(std::int64_t kc, const T* a_base, c
                                              std::int64_t c_row_stride, T alpha, T beta, std::int64_t rows,
                                              std::int64_t columns);
 
+// No kernel has more rows than this (AVX-512: 12): callers size row-offset tables with it.
+constexpr int max_microkernel_rows = 16;
+
 template <class T>
 struct Microkernel {
   std::string name;  // "avx512", "avx2", "sse2"

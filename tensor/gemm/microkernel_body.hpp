@@ -87,6 +87,7 @@ void gathered_tile(std::int64_t kc, const T* a_base, const std::int64_t* depth_o
 
 template <class T, class Arch, int MR>
 Microkernel<T> make_microkernel(const char* name) {
+  static_assert(MR <= max_microkernel_rows);
   return {name, MR, 2 * static_cast<std::int64_t>(xsimd::batch<T, Arch>::size), &register_tile<T, Arch, MR>,
           &gathered_tile<T, Arch, MR>};
 }
