@@ -8,6 +8,7 @@
 #include "tensor/gemm/gemm.hpp"
 #include "tensor/kernel_path.hpp"
 #include "tensor/convolution_geometry.hpp"
+#include "tensor/direct_convolution.hpp"
 #include "tensor/parallel.hpp"
 #include "tensor/shifted_convolution.hpp"
 
@@ -234,50 +235,6 @@ void convolve_planes(const ShiftedPlanes<T>& planes, std::int64_t batches, std::
   gemm_run(problem);
 }
 
-// The weight gradient of a convolution with few output channels (a U-Net's conv_out: 1-6)
-// is a GEMM whose N = Co fills a sixteenth of a microkernel tile (NR = 16), or whose
-// M = Co fills a sixth (MR = 6) the other way round; so for stride-1 3x3-or-smaller kernels
-// it is computed directly: dot products along output rows, eight columns at a time in
-// local accumulators the compiler keeps in vector registers. Each weight belongs to one
-// task and is summed in a fixed order: thread-count invariant. (A direct forward was
-// tried too and was no faster than the GEMM's 6x16 tiles.)
-constexpr std::int64_t direct_output_channels = 4, direct_kernel_area = 9, chunk = 8;
-
-bool direct_weight_gradient(const Geometry& g) {
-  return g.out_channels <= direct_output_channels && g.kernel_area() <= direct_kernel_area && g.stride == 1;
-}
-
-// dw[co, (ci, kh, kw)] = Σ_{n, oy, ox} dy[n, co, oy, ox] · shifted plane; one task per
-// (co, ci), each of its (at most 9) taps summed in `chunk` lanes, added up at the end.
-template <class T>
-void weight_gradient_directly(const Geometry& g, const T* __restrict output_gradient, const T* __restrict padded,
-                              std::int64_t padded_height, std::int64_t padded_width, T* __restrict weight_gradient) {
-  const std::int64_t area = g.kernel_area(), full_chunks = g.out_width / chunk;
-  parallel_for(g.out_channels * g.in_channels, 1, [&](std::int64_t begin, std::int64_t end) {
-    for (std::int64_t task = begin; task < end; ++task) {
-      const std::int64_t channel = task / g.in_channels, in = task % g.in_channels;
-      T sums[direct_kernel_area][chunk] = {};
-      for (std::int64_t image = 0; image < g.batch; ++image)
-        for (std::int64_t oy = 0; oy < g.out_height; ++oy) {
-          const T* dy = output_gradient + ((image * g.out_channels + channel) * g.out_height + oy) * g.out_width;
-          const T* x_row = padded + ((image * g.in_channels + in) * padded_height + oy) * padded_width;
-          for (std::int64_t tap = 0; tap < area; ++tap) {
-            const T* x = x_row + (tap / g.kernel_width) * g.dilation * padded_width + (tap % g.kernel_width) * g.dilation;
-            T* sum = sums[tap];
-            for (std::int64_t c = 0; c < full_chunks; ++c)
-              for (std::int64_t j = 0; j < chunk; ++j) sum[j] += dy[c * chunk + j] * x[c * chunk + j];
-            for (std::int64_t ox = full_chunks * chunk; ox < g.out_width; ++ox) sum[ox % chunk] += dy[ox] * x[ox];
-          }
-        }
-      for (std::int64_t tap = 0; tap < area; ++tap) {
-        T total = 0;
-        for (std::int64_t j = 0; j < chunk; ++j) total += sums[tap][j];
-        weight_gradient[task * area + tap] = total;
-      }
-    }
-  });
-}
-
 void check_same_dtype(const char* op, const Tensor& a, const Tensor& b) {
   check(a.dtype() == b.dtype(), op, "dtypes differ: ", dtype_name(a.dtype()), " and ", dtype_name(b.dtype()));
 }
@@ -317,6 +274,13 @@ Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias, con
     return output;
   }
   const PaddedInput x = padded_planes(input, g.padding, g.padding);
+  if (convolution_detail::direct_convolution_suits(g)) {
+    dispatch_floating(input.dtype(), "conv2d", [&]<class T>() {
+      convolution_detail::convolve_directly<T>(g, x.buffer.data<T>(), x.height, x.width, w.data<T>(),
+                                               bias.defined() ? bias_values.data<T>() : nullptr, output.data<T>());
+    });
+    return output;
+  }
   dispatch_floating(input.dtype(), "conv2d", [&]<class T>() {
     const T* w_data = w.data<T>();
     T* y = output.data<T>();
@@ -448,7 +412,7 @@ Tensor conv2d_weight_gradient(const Tensor& output_gradient, const Tensor& input
   if (g.batch == 0 || g.out_channels == 0 || g.in_channels == 0) return zeros(weight_shape, input.dtype());  // empty sums
   const Tensor dy = output_gradient.contiguous();
   Tensor weight_gradient = Tensor::empty(weight_shape, input.dtype());
-  if (!direct_weight_gradient(g) &&
+  if (!convolution_detail::direct_convolution_suits(g) &&
       convolution_detail::shifted_convolution_suits(g.out_channels, g.batch * g.out_area())) {
     const PaddedInput x = padded_planes(input, g.padding, g.padding);
     dispatch_floating(input.dtype(), "conv2d_weight_gradient", [&]<class T>() {
@@ -462,8 +426,8 @@ Tensor conv2d_weight_gradient(const Tensor& output_gradient, const Tensor& input
   dispatch_floating(input.dtype(), "conv2d_weight_gradient", [&]<class T>() {
     const T* dy_data = dy.data<T>();
     const T* x_data = x.buffer.data<T>();
-    if (direct_weight_gradient(g)) {
-      weight_gradient_directly(g, dy_data, x_data, x.height, x.width, weight_gradient.data<T>());
+    if (convolution_detail::direct_convolution_suits(g)) {
+      convolution_detail::weight_gradient_directly(g, dy_data, x_data, x.height, x.width, weight_gradient.data<T>());
       return;
     }
     const std::int64_t taps = g.in_channels * g.kernel_area();

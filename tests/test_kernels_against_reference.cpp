@@ -134,8 +134,10 @@ TEST_CASE("convolution forward and both gradients match the direct references") 
       {{1, 33, 9, 9}, {31, 33, 1, 1}, {1, 0, 1}}, {{2, 2, 8, 11}, {3, 2, 2, 3}, {1, 2, 2}},
       {{2, 5, 10, 10}, {4, 5, 3, 3}, {3, 0, 1}},  {{1, 1, 28, 28}, {32, 1, 3, 3}, {1, 1, 1}},
       {{2, 17, 7, 7}, {17, 17, 3, 3}, {2, 1, 1}},
-      // few output channels: the direct path (conv_out of a U-Net), rows longer than its lanes
+      // few output channels: the direct path (conv_out of a U-Net), rows longer than its lanes,
+      // rows narrower than a vector, dilation
       {{3, 32, 28, 28}, {1, 32, 3, 3}, {1, 1, 1}}, {{2, 5, 9, 37}, {2, 5, 3, 3}, {1, 1, 1}},
+      {{2, 4, 12, 20}, {2, 4, 3, 3}, {1, 2, 2}},
       {{2, 3, 11, 13}, {4, 3, 3, 2}, {2, 1, 2}},  {{1, 6, 7, 7}, {3, 6, 1, 1}, {1, 0, 1}},
       // the shifted (in-place) path: outputs not a multiple of a tile, tiles crossing rows,
       // stride, dilation, non-square kernels, a batch small enough to split images
