@@ -52,6 +52,12 @@ TEST_CASE("kernels give bitwise identical results on 1 and 2 threads") {
                           [&] { return conv2d_input_gradient(single_upstream, filters, single.shape(), {1, 1, 1}); });
   check_thread_invariance("conv2d weight gradient, one image",
                           [&] { return conv2d_weight_gradient(single_upstream, single, filters.shape(), {1, 1, 1}); });
+  // few output channels: the direct kernels (a U-Net's conv_out)
+  const Tensor few_filters = random_tensor({2, 32, 3, 3}, 86, DType::Float32);
+  const Tensor few_upstream = random_tensor({8, 2, 14, 14}, 87, DType::Float32);
+  check_thread_invariance("conv2d, two outputs", [&] { return conv2d(image, few_filters, Tensor(), {1, 1, 1}); });
+  check_thread_invariance("conv2d weight gradient, two outputs",
+                          [&] { return conv2d_weight_gradient(few_upstream, image, few_filters.shape(), {1, 1, 1}); });
   const Tensor gamma = random_tensor({32}, 83, DType::Float32), beta = random_tensor({32}, 84, DType::Float32);
   const GroupNormOutput normed = group_norm(image, 8, gamma, beta, 1e-5, true);
   check_thread_invariance("group norm + silu", [&] { return group_norm(image, 8, gamma, beta, 1e-5, true).output; });
