@@ -56,6 +56,31 @@ TEST_CASE("permute, contiguous and clone") {
   CHECK(x.at({1, 2, 3}) == 23);
 }
 
+TEST_CASE("copies of views equal the view element by element, whatever axes merge") {
+  // Channel slices (rows of c·H·W contiguous values), a permutation, a broadcast, a slice of
+  // the last axis, and a cast on the way: each compared with at() on every element.
+  const Tensor x = arange(0, 2 * 5 * 3 * 7).view({2, 5, 3, 7});
+  const std::vector<Tensor> views = {x.narrow(1, 1, 3),         x.narrow(1, 4, 1),
+                                     x.permute({0, 2, 1, 3}),    x.narrow(3, 2, 4),
+                                     x.narrow(0, 1, 1).expand({3, 5, 3, 7}), x.narrow(2, 1, 2).narrow(1, 0, 4)};
+  for (const Tensor& view : views) {
+    for (DType dtype : {DType::Float64, DType::Float32}) {
+      const Tensor copy = view.to(dtype).contiguous();
+      Tensor into = Tensor::empty(view.shape(), dtype);
+      into.copy_(view);
+      INFO(shape_string(view.shape()), " strides ", shape_string(view.strides()), " ", dtype_name(dtype));
+      std::vector<std::int64_t> index(4, 0);
+      bool all_equal = true;
+      for (std::int64_t i = 0; i < view.numel(); ++i) {
+        std::int64_t rest = i;
+        for (std::size_t axis = 4; axis-- > 0;) index[axis] = rest % view.size(axis), rest /= view.size(axis);
+        all_equal = all_equal && copy.at(index) == view.at(index) && into.at(index) == view.at(index);
+      }
+      CHECK(all_equal);
+    }
+  }
+}
+
 TEST_CASE("buffers are 64-byte aligned and casts convert values") {
   for (int i = 0; i < 5; ++i) {
     Tensor t = Tensor::empty({static_cast<std::int64_t>(3 + i)});
