@@ -263,8 +263,8 @@ Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias, con
   const Tensor bias_values = bias.defined() ? bias.contiguous() : Tensor();
   Tensor output = Tensor::empty({g.batch, g.out_channels, g.out_height, g.out_width}, input.dtype());
   const std::int64_t taps = g.in_channels * g.kernel_area();
+  const PaddedInput x = padded_planes(input, g.padding, g.padding);
   if (convolution_detail::shifted_convolution_suits(g.out_channels, taps)) {
-    const PaddedInput x = padded_planes(input, g.padding, g.padding);
     dispatch_floating(input.dtype(), "conv2d", [&]<class T>() {
       const T* w_data = w.data<T>();
       convolution_detail::correlate_shifted<T>(x.planes<T>(), {g.kernel_height, g.kernel_width, g.stride, g.dilation},
@@ -273,7 +273,6 @@ Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias, con
     });
     return output;
   }
-  const PaddedInput x = padded_planes(input, g.padding, g.padding);
   if (convolution_detail::direct_convolution_suits(g)) {
     dispatch_floating(input.dtype(), "conv2d", [&]<class T>() {
       convolution_detail::convolve_directly<T>(g, x.buffer.data<T>(), x.height, x.width, w.data<T>(),
@@ -321,22 +320,20 @@ Tensor conv2d_input_gradient(const Tensor& output_gradient, const Tensor& weight
     // col'(dY_n), reading dY padded by the kernel's extent minus the forward padding.
     const std::int64_t pad_h = g.dilation * (g.kernel_height - 1) - g.padding;
     const std::int64_t pad_w = g.dilation * (g.kernel_width - 1) - g.padding;
-    const bool transposed_fits = g.stride == 1 && pad_h >= 0 && pad_w >= 0;
-    if (transposed_fits && convolution_detail::shifted_convolution_suits(g.in_channels, g.out_channels * g.kernel_area())) {
-      // tap (co, kh, kw) of the transposed convolution meets weight [co, ci, KH-1-kh, KW-1-kw]
+    if (g.stride == 1 && pad_h >= 0 && pad_w >= 0) {
       const PaddedInput padded = padded_planes(dy, pad_h, pad_w);
-      const std::int64_t area = g.kernel_area(), taps = g.out_channels * area;
-      std::vector<T> rotated(static_cast<std::size_t>(g.in_channels * taps));  // [ci, (co, kh, kw)]
-      for (std::int64_t ci = 0; ci < g.in_channels; ++ci)
-        for (std::int64_t co = 0; co < g.out_channels; ++co)
-          for (std::int64_t k = 0; k < area; ++k)
-            rotated[static_cast<std::size_t>(ci * taps + co * area + k)] = w_data[(co * g.in_channels + ci) * area + area - 1 - k];
-      convolution_detail::correlate_shifted<T>(padded.planes<T>(), {g.kernel_height, g.kernel_width, 1, g.dilation},
-                                               g.height, g.width, g.in_channels, rotated.data(), nullptr, dx);
-      return;
-    }
-    if (transposed_fits) {
-      const PaddedInput padded = padded_planes(dy, pad_h, pad_w);
+      if (convolution_detail::shifted_convolution_suits(g.in_channels, g.out_channels * g.kernel_area())) {
+        // tap (co, kh, kw) of the transposed convolution meets weight [co, ci, KH-1-kh, KW-1-kw]
+        const std::int64_t area = g.kernel_area(), taps = g.out_channels * area;
+        std::vector<T> rotated(static_cast<std::size_t>(g.in_channels * taps));  // [ci, (co, kh, kw)]
+        for (std::int64_t ci = 0; ci < g.in_channels; ++ci)
+          for (std::int64_t co = 0; co < g.out_channels; ++co)
+            for (std::int64_t k = 0; k < area; ++k)
+              rotated[static_cast<std::size_t>(ci * taps + co * area + k)] = w_data[(co * g.in_channels + ci) * area + area - 1 - k];
+        convolution_detail::correlate_shifted<T>(padded.planes<T>(), {g.kernel_height, g.kernel_width, 1, g.dilation},
+                                                 g.height, g.width, g.in_channels, rotated.data(), nullptr, dx);
+        return;
+      }
       const ShiftedPlanes<T> planes{padded.buffer.data<T>(), g.out_channels, padded.height, padded.width, g.height, g.width,
                                     1, g.dilation, g.kernel_height, g.kernel_width, true};
       convolve_planes<T>(planes, g.batch, g.in_channels, g.out_channels * g.kernel_area(),
@@ -412,9 +409,9 @@ Tensor conv2d_weight_gradient(const Tensor& output_gradient, const Tensor& input
   if (g.batch == 0 || g.out_channels == 0 || g.in_channels == 0) return zeros(weight_shape, input.dtype());  // empty sums
   const Tensor dy = output_gradient.contiguous();
   Tensor weight_gradient = Tensor::empty(weight_shape, input.dtype());
+  const PaddedInput x = padded_planes(input, g.padding, g.padding);
   if (!convolution_detail::direct_convolution_suits(g) &&
       convolution_detail::shifted_convolution_suits(g.out_channels, g.batch * g.out_area())) {
-    const PaddedInput x = padded_planes(input, g.padding, g.padding);
     dispatch_floating(input.dtype(), "conv2d_weight_gradient", [&]<class T>() {
       convolution_detail::weight_gradient_shifted<T>(x.planes<T>(), {g.kernel_height, g.kernel_width, g.stride, g.dilation},
                                                      g.out_height, g.out_width, g.out_channels, dy.data<T>(),
@@ -422,7 +419,6 @@ Tensor conv2d_weight_gradient(const Tensor& output_gradient, const Tensor& input
     });
     return weight_gradient;
   }
-  const PaddedInput x = padded_planes(input, g.padding, g.padding);
   dispatch_floating(input.dtype(), "conv2d_weight_gradient", [&]<class T>() {
     const T* dy_data = dy.data<T>();
     const T* x_data = x.buffer.data<T>();

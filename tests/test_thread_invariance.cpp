@@ -37,27 +37,26 @@ TEST_CASE("kernels give bitwise identical results on 1 and 2 threads") {
   const Tensor batched = random_tensor({8, 49, 64}, 77, DType::Float32);
   check_thread_invariance("batched matmul", [&] { return matmul(batched, batched.transpose(1, 2)); });
   const Tensor image = random_tensor({8, 32, 14, 14}, 78, DType::Float32);
-  const Tensor filters = random_tensor({64, 32, 3, 3}, 79, DType::Float32);
-  const Tensor upstream = random_tensor({8, 64, 7, 7}, 80, DType::Float32);
-  check_thread_invariance("conv2d", [&] { return conv2d(image, filters, Tensor(), {2, 1, 1}); });
-  check_thread_invariance("conv2d input gradient",
-                          [&] { return conv2d_input_gradient(upstream, filters, image.shape(), {2, 1, 1}); });
-  check_thread_invariance("conv2d weight gradient",
-                          [&] { return conv2d_weight_gradient(upstream, image, filters.shape(), {2, 1, 1}); });
-  // stride 1, one image: the in-place path splits the image's pixels by the thread count
-  const Tensor single = random_tensor({1, 32, 14, 14}, 81, DType::Float32);
-  const Tensor single_upstream = random_tensor({1, 64, 14, 14}, 82, DType::Float32);
-  check_thread_invariance("conv2d, one image", [&] { return conv2d(single, filters, Tensor(), {1, 1, 1}); });
-  check_thread_invariance("conv2d input gradient, one image",
-                          [&] { return conv2d_input_gradient(single_upstream, filters, single.shape(), {1, 1, 1}); });
-  check_thread_invariance("conv2d weight gradient, one image",
-                          [&] { return conv2d_weight_gradient(single_upstream, single, filters.shape(), {1, 1, 1}); });
-  // few output channels: the direct kernels (a U-Net's conv_out)
-  const Tensor few_filters = random_tensor({2, 32, 3, 3}, 86, DType::Float32);
-  const Tensor few_upstream = random_tensor({8, 2, 14, 14}, 87, DType::Float32);
-  check_thread_invariance("conv2d, two outputs", [&] { return conv2d(image, few_filters, Tensor(), {1, 1, 1}); });
-  check_thread_invariance("conv2d weight gradient, two outputs",
-                          [&] { return conv2d_weight_gradient(few_upstream, image, few_filters.shape(), {1, 1, 1}); });
+  // Every convolution path: strided (phases for the input gradient), stride 1 on one image
+  // (the in-place path splits the image's pixels by the thread count), two outputs (the
+  // direct kernels of a U-Net's conv_out).
+  struct ConvolutionCase {
+    const char* name;
+    Shape input, weight;
+    Convolution2dOptions options;
+  };
+  std::uint64_t seed = 79;
+  for (const ConvolutionCase& c : {ConvolutionCase{"stride 2", {8, 32, 14, 14}, {64, 32, 3, 3}, {2, 1, 1}},
+                                   ConvolutionCase{"one image", {1, 32, 14, 14}, {64, 32, 3, 3}, {1, 1, 1}},
+                                   ConvolutionCase{"two outputs", {8, 32, 14, 14}, {2, 32, 3, 3}, {1, 1, 1}}}) {
+    const Tensor x = random_tensor(c.input, ++seed, DType::Float32), w = random_tensor(c.weight, ++seed, DType::Float32);
+    const Tensor upstream = random_tensor(conv2d(x, w, Tensor(), c.options).shape(), ++seed, DType::Float32);
+    INFO("conv2d ", c.name);
+    check_thread_invariance("conv2d", [&] { return conv2d(x, w, Tensor(), c.options); });
+    check_thread_invariance("conv2d input gradient", [&] { return conv2d_input_gradient(upstream, w, x.shape(), c.options); });
+    check_thread_invariance("conv2d weight gradient",
+                            [&] { return conv2d_weight_gradient(upstream, x, w.shape(), c.options); });
+  }
   const Tensor gamma = random_tensor({32}, 83, DType::Float32), beta = random_tensor({32}, 84, DType::Float32);
   const GroupNormOutput normed = group_norm(image, 8, gamma, beta, 1e-5, true);
   check_thread_invariance("group norm + silu", [&] { return group_norm(image, 8, gamma, beta, 1e-5, true).output; });
