@@ -11,6 +11,7 @@
 #include "tensor/direct_convolution.hpp"
 #include "tensor/parallel.hpp"
 #include "tensor/shifted_convolution.hpp"
+#include "tensor/winograd_convolution.hpp"
 
 namespace ddpm {
 namespace {
@@ -235,6 +236,23 @@ void convolve_planes(const ShiftedPlanes<T>& planes, std::int64_t batches, std::
   gemm_run(problem);
 }
 
+// The kernels of the stride-1 input gradient's transposed correlation: tap (co, kh, kw)
+// meets weight [co, ci, KH-1-kh, KW-1-kw]. weight: [Co, Ci, KH, KW]; result: [Ci, Co, KH, KW].
+template <class T>
+std::vector<T> rotated_transposed_weight(const T* weight, const Geometry& g) {
+  const std::int64_t area = g.kernel_area(), taps = g.out_channels * area;
+  std::vector<T> rotated(static_cast<std::size_t>(g.in_channels * taps));
+  for (std::int64_t ci = 0; ci < g.in_channels; ++ci)
+    for (std::int64_t co = 0; co < g.out_channels; ++co)
+      for (std::int64_t k = 0; k < area; ++k)
+        rotated[static_cast<std::size_t>(ci * taps + co * area + k)] = weight[(co * g.in_channels + ci) * area + area - 1 - k];
+  return rotated;
+}
+
+bool winograd_suits(const Geometry& g, std::int64_t inputs, std::int64_t outputs) {
+  return convolution_detail::winograd_suits(g.kernel_height, g.kernel_width, g.stride, g.dilation, inputs, outputs);
+}
+
 void check_same_dtype(const char* op, const Tensor& a, const Tensor& b) {
   check(a.dtype() == b.dtype(), op, "dtypes differ: ", dtype_name(a.dtype()), " and ", dtype_name(b.dtype()));
 }
@@ -262,6 +280,15 @@ Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias, con
   const Tensor w = weight.contiguous();
   const Tensor bias_values = bias.defined() ? bias.contiguous() : Tensor();
   Tensor output = Tensor::empty({g.batch, g.out_channels, g.out_height, g.out_width}, input.dtype());
+  if (winograd_suits(g, g.in_channels, g.out_channels)) {
+    const Tensor x = input.contiguous();
+    dispatch_floating(input.dtype(), "conv2d", [&]<class T>() {
+      convolution_detail::correlate_winograd<T>(x.data<T>(), g.batch, g.in_channels, g.height, g.width, g.padding,
+                                                g.out_channels, w.data<T>(),
+                                                bias.defined() ? bias_values.data<T>() : nullptr, output.data<T>());
+    });
+    return output;
+  }
   const std::int64_t taps = g.in_channels * g.kernel_area();
   const PaddedInput x = padded_planes(input, g.padding, g.padding);
   if (convolution_detail::shifted_convolution_suits(g.out_channels, taps)) {
@@ -320,16 +347,16 @@ Tensor conv2d_input_gradient(const Tensor& output_gradient, const Tensor& weight
     // col'(dY_n), reading dY padded by the kernel's extent minus the forward padding.
     const std::int64_t pad_h = g.dilation * (g.kernel_height - 1) - g.padding;
     const std::int64_t pad_w = g.dilation * (g.kernel_width - 1) - g.padding;
+    if (g.stride == 1 && pad_h >= 0 && pad_w >= 0 && winograd_suits(g, g.out_channels, g.in_channels)) {
+      const std::vector<T> rotated = rotated_transposed_weight(w_data, g);
+      convolution_detail::correlate_winograd<T>(dy_data, g.batch, g.out_channels, g.out_height, g.out_width, pad_h,
+                                                g.in_channels, rotated.data(), nullptr, dx);
+      return;
+    }
     if (g.stride == 1 && pad_h >= 0 && pad_w >= 0) {
       const PaddedInput padded = padded_planes(dy, pad_h, pad_w);
       if (convolution_detail::shifted_convolution_suits(g.in_channels, g.out_channels * g.kernel_area())) {
-        // tap (co, kh, kw) of the transposed convolution meets weight [co, ci, KH-1-kh, KW-1-kw]
-        const std::int64_t area = g.kernel_area(), taps = g.out_channels * area;
-        std::vector<T> rotated(static_cast<std::size_t>(g.in_channels * taps));  // [ci, (co, kh, kw)]
-        for (std::int64_t ci = 0; ci < g.in_channels; ++ci)
-          for (std::int64_t co = 0; co < g.out_channels; ++co)
-            for (std::int64_t k = 0; k < area; ++k)
-              rotated[static_cast<std::size_t>(ci * taps + co * area + k)] = w_data[(co * g.in_channels + ci) * area + area - 1 - k];
+        const std::vector<T> rotated = rotated_transposed_weight(w_data, g);
         convolution_detail::correlate_shifted<T>(padded.planes<T>(), {g.kernel_height, g.kernel_width, 1, g.dilation},
                                                  g.height, g.width, g.in_channels, rotated.data(), nullptr, dx);
         return;

@@ -147,7 +147,13 @@ TEST_CASE("convolution forward and both gradients match the direct references") 
       // strided input gradients by phases: stride 2 and 3, dilation, a 1x1 kernel whose odd
       // phases get no tap (zeros), an even kernel, odd image sizes
       {{2, 8, 13, 12}, {40, 8, 3, 3}, {2, 1, 1}}, {{2, 9, 11, 14}, {100, 9, 3, 2}, {3, 2, 2}},
-      {{1, 8, 9, 9}, {300, 8, 1, 1}, {2, 0, 1}},  {{1, 8, 10, 10}, {40, 8, 4, 4}, {2, 1, 1}}};
+      {{1, 8, 9, 9}, {300, 8, 1, 1}, {2, 0, 1}},  {{1, 8, 10, 10}, {40, 8, 4, 4}, {2, 1, 1}},
+      // Winograd F(2x2, 3x3) (3x3, stride 1, >= 16 channels each way): odd sizes whose last
+      // tiles overhang the output, channel counts not a multiple of a vector or a panel,
+      // padding 0 and 2 (the input gradient's padding 2 and 0), many chunks of tiles
+      {{2, 17, 7, 7}, {19, 17, 3, 3}, {1, 1, 1}}, {{3, 24, 9, 6}, {32, 24, 3, 3}, {1, 0, 1}},
+      {{1, 16, 5, 8}, {16, 16, 3, 3}, {1, 2, 1}}, {{5, 32, 14, 14}, {64, 32, 3, 3}, {1, 1, 1}},
+      {{2, 40, 3, 3}, {18, 40, 3, 3}, {1, 1, 1}}};
   std::uint64_t seed = 900;
   for (const std::string& kernel : available_gemm_kernels())
   for (const Case& c : cases) {
@@ -168,6 +174,26 @@ TEST_CASE("convolution forward and both gradients match the direct references") 
                     conv2d_weight_gradient_reference(g, x, w.shape(), c.options), 1e-3, 1e-4) <= 1.0);
   }
   select_gemm_kernel("");
+}
+
+TEST_CASE("Winograd convolutions round like the direct sum at the U-Net's depths") {
+  // F(2x2, 3x3) adds and halves before and after its products; in float32 its error
+  // against a float64 reference must stay at the direct sum's level (measured: rms 2-3.5e-7
+  // of unit-scale outputs, the GEMM paths 2-2.6e-7), not grow with the transforms.
+  for (const Shape& input : std::vector<Shape>{{2, 128, 7, 7}, {2, 64, 14, 14}}) {
+    const Tensor x = random_tensor(input, 1100, DType::Float32);
+    const Tensor w = mul(random_tensor({64, input[1], 3, 3}, 1101, DType::Float32), 1.0 / std::sqrt(9.0 * input[1]));
+    const Tensor y = conv2d(x, w, Tensor(), {1, 1, 1});
+    const Tensor reference = conv2d_reference(x.to(DType::Float64), w.to(DType::Float64), Tensor(), {1, 1, 1});
+    const auto fast = y.to_vector<double>(), exact = reference.to_vector<double>();
+    double error = 0, value = 0;
+    for (std::size_t i = 0; i < fast.size(); ++i) {
+      error += (fast[i] - exact[i]) * (fast[i] - exact[i]);
+      value += exact[i] * exact[i];
+    }
+    INFO(shape_string(input));
+    CHECK(std::sqrt(error / value) < 6e-7);
+  }
 }
 
 TEST_CASE("group norm (with and without SiLU) and its backward match the references") {

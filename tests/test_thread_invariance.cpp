@@ -37,9 +37,9 @@ TEST_CASE("kernels give bitwise identical results on 1 and 2 threads") {
   const Tensor batched = random_tensor({8, 49, 64}, 77, DType::Float32);
   check_thread_invariance("batched matmul", [&] { return matmul(batched, batched.transpose(1, 2)); });
   const Tensor image = random_tensor({8, 32, 14, 14}, 78, DType::Float32);
-  // Every convolution path: strided (phases for the input gradient), stride 1 on one image
-  // (the in-place path splits the image's pixels by the thread count), two outputs (the
-  // direct kernels of a U-Net's conv_out).
+  // Every convolution path: strided (phases for the input gradient), Winograd (3x3 stride
+  // 1, >= 16 channels), stride 1 on one image with 8 inputs (the in-place path splits the
+  // image's pixels by the thread count), two outputs (the direct kernels of a U-Net's conv_out).
   struct ConvolutionCase {
     const char* name;
     Shape input, weight;
@@ -47,7 +47,8 @@ TEST_CASE("kernels give bitwise identical results on 1 and 2 threads") {
   };
   std::uint64_t seed = 79;
   for (const ConvolutionCase& c : {ConvolutionCase{"stride 2", {8, 32, 14, 14}, {64, 32, 3, 3}, {2, 1, 1}},
-                                   ConvolutionCase{"one image", {1, 32, 14, 14}, {64, 32, 3, 3}, {1, 1, 1}},
+                                   ConvolutionCase{"Winograd", {8, 32, 7, 7}, {48, 32, 3, 3}, {1, 1, 1}},
+                                   ConvolutionCase{"one image", {1, 8, 14, 14}, {64, 8, 3, 3}, {1, 1, 1}},
                                    ConvolutionCase{"two outputs", {8, 32, 14, 14}, {2, 32, 3, 3}, {1, 1, 1}}}) {
     const Tensor x = random_tensor(c.input, ++seed, DType::Float32), w = random_tensor(c.weight, ++seed, DType::Float32);
     const Tensor upstream = random_tensor(conv2d(x, w, Tensor(), c.options).shape(), ++seed, DType::Float32);

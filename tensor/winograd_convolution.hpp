@@ -1,0 +1,34 @@
+#pragma once
+// 3 x 3, stride-1 convolutions by Winograd's minimal filtering F(2x2, 3x3) (Lavin and
+// Gray, "Fast Algorithms for Convolutional Neural Networks", 2016). A 4 x 4 input tile d
+// and a 3 x 3 kernel g give the tile's 2 x 2 outputs as
+//     Y = Aᵀ [(G g Gᵀ) ⊙ (Bᵀ d B)] A,
+// 16 products where the direct sum takes 36. Summed over input channels, the products are
+// 16 independent GEMMs (one per point of the 4 x 4 transformed tile): tiles x inputs times
+// inputs x outputs, run on the GEMM microkernel. The transforms only add and halve, so
+// the results differ from the direct sum by rounding alone (tests bound it against the
+// reference at the same tolerance as the GEMM paths).
+//
+// Internal to the convolution kernels (tensor/convolution.cpp).
+#include <cstdint>
+
+namespace ddpm::convolution_detail {
+
+// Whether F(2x2, 3x3) serves a convolution: a 3 x 3 kernel, stride 1, dilation 1, and at
+// least 16 input channels (the GEMMs' depth) and 16 outputs (their columns); with fewer,
+// the transforms cost more than the products they save (a U-Net's conv_in and conv_out
+// stay on their own paths).
+bool winograd_suits(std::int64_t kernel_height, std::int64_t kernel_width, std::int64_t stride,
+                    std::int64_t dilation, std::int64_t inputs, std::int64_t outputs);
+
+// out[n, o, y, x] = bias[o] + Σ_{c, kh, kw} weight[o, c, kh, kw] · input[n, c, y + kh − padding, x + kw − padding]
+// (input zero outside its planes). input: [batch, channels, height, width], contiguous;
+// weight: [outputs, channels, 3, 3]; out: [batch, outputs, height + 2·padding − 2,
+// width + 2·padding − 2]; bias may be null. Each output is summed within one task in a
+// fixed order: the same bits for any thread count.
+template <class T>
+void correlate_winograd(const T* input, std::int64_t batch, std::int64_t channels, std::int64_t height,
+                        std::int64_t width, std::int64_t padding, std::int64_t outputs, const T* weight, const T* bias,
+                        T* out);
+
+}  // namespace ddpm::convolution_detail
