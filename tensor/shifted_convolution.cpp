@@ -47,34 +47,57 @@ void tile_offsets(const std::int64_t* table, std::int64_t first, std::int64_t co
   for (std::int64_t r = 0; r < mr; ++r) out[r] = table[first + std::min(r, count - 1)];
 }
 
-// Where a correlation's results go: output o of pixel k of image n is written at
-// out[n·image_stride + o·channel_stride + pixel_offsets[k]] (k itself when the offsets are empty).
-struct OutputLayout {
-  std::int64_t image_stride, channel_stride;
-  std::vector<std::int64_t> pixel_offsets;
-};
-
-// C[position, o] = Σ_tap A(position, tap) · weight[o, tap] over every (image, pixel)
-// position, A read in place: the gathered input is the GEMM's A (MR positions per tile),
-// the weights packed once are B (NR outputs per panel), so the U-Net's channel counts
-// (multiples of 16) fill every tile. Positions run across images, so a 7 x 7 image's 49
-// pixels do not leave a tile part-empty. The result is transposed into the output layout
-// with the bias added.
+// Weights [outputs, taps] as the microkernel's B operand, packed once: panel j holds
+// outputs j·nr .. j·nr + nr − 1 as [taps, nr], zeros past the last output.
 template <class T>
-void correlate_gathered(const T* input, std::int64_t batch, std::int64_t image_stride, const Offsets& offsets,
-                        std::int64_t outputs, const T* weight, const T* bias, const OutputLayout& layout, T* out) {
-  const auto& kernel = gemm_detail::active_microkernel<T>();
-  const std::int64_t mr = kernel.mr, nr = kernel.nr;
-  const std::int64_t taps = static_cast<std::int64_t>(offsets.tap_offsets.size());
-  const std::int64_t pixels = static_cast<std::int64_t>(offsets.pixel_offsets.size());
-  const std::int64_t columns = round_up(outputs, nr), panels = columns / nr;
-  AlignedBuffer<T> packed_weight(static_cast<std::size_t>(columns * taps));  // panel j: [taps, nr]
+void pack_weight_panels(const T* weight, std::int64_t outputs, std::int64_t taps, std::int64_t nr, T* out) {
+  const std::int64_t panels = round_up(outputs, nr) / nr;
   for (std::int64_t j = 0; j < panels; ++j)
     for (std::int64_t tap = 0; tap < taps; ++tap)
       for (std::int64_t c = 0; c < nr; ++c) {
         const std::int64_t o = j * nr + c;
-        packed_weight.data[(j * taps + tap) * nr + c] = o < outputs ? weight[o * taps + tap] : T(0);
+        out[(j * taps + tap) * nr + c] = o < outputs ? weight[o * taps + tap] : T(0);
       }
+}
+
+// result[i, o] = Σ_tap input[input_offsets[i] + tap_offsets[tap]] · weight[o, tap] for
+// `count` positions: the gathered input is the GEMM's A (MR positions per tile), the
+// packed weights B (NR outputs per panel). result: [round_up(count, MR), columns].
+template <class T>
+void multiply_gathered(const gemm_detail::Microkernel<T>& kernel, const T* input, const std::int64_t* input_offsets,
+                       std::int64_t count, const std::vector<std::int64_t>& tap_offsets, const T* packed_weight,
+                       std::int64_t columns, T* result) {
+  const std::int64_t mr = kernel.mr, nr = kernel.nr, panels = columns / nr;
+  const std::int64_t taps = static_cast<std::int64_t>(tap_offsets.size());
+  const std::int64_t step = depth_step(taps);
+  for (std::int64_t p0 = 0; p0 < taps; p0 += step) {
+    const std::int64_t depths = std::min(step, taps - p0);
+    for (std::int64_t j = 0; j < panels; ++j)
+      for (std::int64_t i = 0; i < count; i += mr) {
+        std::int64_t row_offsets[max_rows];
+        tile_offsets(input_offsets, i, std::min(mr, count - i), mr, row_offsets);
+        kernel.run_gathered(depths, input, tap_offsets.data() + p0, row_offsets, packed_weight + (j * taps + p0) * nr,
+                            result + i * columns + j * nr, columns, T(1), p0 == 0 ? T(0) : T(1),
+                            std::min(mr, count - i), nr);
+      }
+  }
+}
+
+// C[position, o] = Σ_tap A(position, tap) · weight[o, tap] over every (image, pixel)
+// position, A read in place (multiply_gathered), so the U-Net's channel counts (multiples
+// of 16) fill every tile. Positions run across images, so a 7 x 7 image's 49 pixels do not
+// leave a tile part-empty. The result is transposed into NCHW out [batch, outputs,
+// pixels] with the bias added.
+template <class T>
+void correlate_gathered(const T* input, std::int64_t batch, std::int64_t image_stride, const Offsets& offsets,
+                        std::int64_t outputs, const T* weight, const T* bias, T* out) {
+  const auto& kernel = gemm_detail::active_microkernel<T>();
+  const std::int64_t mr = kernel.mr, nr = kernel.nr;
+  const std::int64_t taps = static_cast<std::int64_t>(offsets.tap_offsets.size());
+  const std::int64_t pixels = static_cast<std::int64_t>(offsets.pixel_offsets.size());
+  const std::int64_t columns = round_up(outputs, nr);
+  AlignedBuffer<T> packed_weight(static_cast<std::size_t>(columns * taps));
+  pack_weight_panels(weight, outputs, taps, nr, packed_weight.data);
 
   // A task per image when images are large (its writes then stay within the image's
   // planes), groups of small images as one run of at least 192 positions; and at least
@@ -84,7 +107,6 @@ void correlate_gathered(const T* input, std::int64_t batch, std::int64_t image_s
   const std::int64_t chunk = std::min(pixels >= 192 ? pixels : round_up(192, mr),
                                       round_up((total + 2 * threads - 1) / (2 * threads), mr));
   const std::int64_t tasks = (total + chunk - 1) / chunk;
-  const std::int64_t step = depth_step(taps);
   parallel_for(tasks, 1, [&](std::int64_t begin, std::int64_t end) {
     std::vector<std::int64_t> input_offsets(static_cast<std::size_t>(chunk));
     for (std::int64_t task = begin; task < end; ++task) {
@@ -94,17 +116,8 @@ void correlate_gathered(const T* input, std::int64_t batch, std::int64_t image_s
         if (++k == pixels) k = 0, ++n;
       }
       T* result = scratch<T>(2, static_cast<std::size_t>(round_up(count, mr) * columns));  // [count, columns]
-      for (std::int64_t p0 = 0; p0 < taps; p0 += step) {
-        const std::int64_t depths = std::min(step, taps - p0);
-        for (std::int64_t j = 0; j < panels; ++j)
-          for (std::int64_t i = 0; i < count; i += mr) {
-            std::int64_t row_offsets[max_rows];
-            tile_offsets(input_offsets.data(), i, std::min(mr, count - i), mr, row_offsets);
-            kernel.run_gathered(depths, input, offsets.tap_offsets.data() + p0, row_offsets,
-                                packed_weight.data + (j * taps + p0) * nr, result + i * columns + j * nr, columns,
-                                T(1), p0 == 0 ? T(0) : T(1), std::min(mr, count - i), nr);
-          }
-      }
+      multiply_gathered(kernel, input, input_offsets.data(), count, offsets.tap_offsets, packed_weight.data, columns,
+                        result);
       // Image by image, in runs of positions whose piece of the result (a few KiB) stays in
       // L1 while every output channel reads its column.
       constexpr std::int64_t run = 32;
@@ -112,15 +125,10 @@ void correlate_gathered(const T* input, std::int64_t batch, std::int64_t image_s
         const std::int64_t n = (first + i0) / pixels, k0 = (first + i0) % pixels;
         const std::int64_t i1 = std::min({count, i0 + run, i0 + pixels - k0});
         for (std::int64_t o = 0; o < outputs; ++o) {
-          T* destination = out + n * layout.image_stride + o * layout.channel_stride;
+          T* destination = out + (n * outputs + o) * pixels + k0 - i0;
           const T* source = result + o;
           const T offset = bias ? bias[o] : T(0);
-          if (layout.pixel_offsets.empty()) {
-            for (std::int64_t i = i0; i < i1; ++i) destination[k0 + i - i0] = source[i * columns] + offset;
-          } else {
-            const std::int64_t* places = layout.pixel_offsets.data() + k0 - i0;
-            for (std::int64_t i = i0; i < i1; ++i) destination[places[i]] = source[i * columns] + offset;
-          }
+          for (std::int64_t i = i0; i < i1; ++i) destination[i] = source[i * columns] + offset;
         }
         i0 = i1;
       }
@@ -138,73 +146,128 @@ template <class T>
 void correlate_shifted(const PaddedPlanes<T>& planes, const KernelWindow& window, std::int64_t out_height,
                        std::int64_t out_width, std::int64_t outputs, const T* weight, const T* bias, T* out) {
   const Offsets offsets = make_offsets(planes, window, out_height, out_width);
-  const std::int64_t pixels = out_height * out_width;
-  correlate_gathered<T>(planes.data, planes.batch, planes.channels * offsets.plane, offsets, outputs, weight, bias,
-                        {outputs * pixels, pixels, {}}, out);
+  correlate_gathered<T>(planes.data, planes.batch, planes.channels * offsets.plane, offsets, outputs, weight, bias, out);
 }
 
 // Input pixel (s·j + py, s·i + px) of a strided convolution receives tap (kh, kw) only
 // where s divides py + P - kh·d (and likewise across), from output pixel
 // (j + (py + P - kh·d)/s, i + ...). So each of the s² phases (py, px) is a stride-1
-// correlation of the padded dY with a sub-kernel, written to every s-th input pixel: no
-// tap multiplies a structural zero, and no input pixel sums in a data-dependent order.
+// correlation of the padded dY with a sub-kernel, giving every s-th input pixel: no tap
+// multiplies a structural zero, and no input pixel sums in a data-dependent order. A task
+// computes every phase of a group of images, then writes the group's input-gradient
+// planes row by row, interleaving the phases: each plane is written once, in order
+// (phase by phase, every cache line of it would be fetched and written back s² times).
 template <class T>
 void input_gradient_by_phases(const PaddedPlanes<T>& gradient, std::int64_t pad_height, std::int64_t pad_width,
                               const KernelWindow& window, std::int64_t padding, std::int64_t in_height,
                               std::int64_t in_width, std::int64_t in_channels, const T* weight, T* input_gradient) {
+  const auto& kernel = gemm_detail::active_microkernel<T>();
+  const std::int64_t mr = kernel.mr, nr = kernel.nr, columns = round_up(in_channels, nr);
   const std::int64_t s = window.stride, d = window.dilation, area = window.height * window.width;
-  const std::int64_t plane = gradient.height * gradient.width;
-  bool every_pixel_covered = true;
+  const std::int64_t plane = gradient.height * gradient.width, image_stride = gradient.channels * plane;
+  const std::int64_t out_channels = gradient.channels;
   struct Phase {
-    std::vector<std::int64_t> kernel_rows, kernel_columns, row_shifts, column_shifts;
+    std::int64_t rows = 0, columns = 0;          // its pixel grid: input pixels (py + s·j, px + s·i)
+    std::vector<std::int64_t> pixel_offsets;     // [rows·columns]: j·W + i in the padded dY
+    std::vector<std::int64_t> tap_offsets;       // per (co, kh, kw) of this phase
+    std::int64_t packed_weight = 0;              // where its B panels start in `packed`
   };
-  auto phase_taps = [&](std::int64_t phase, std::int64_t kernel, std::vector<std::int64_t>& taps,
+  auto phase_taps = [&](std::int64_t phase, std::int64_t kernel_size, std::vector<std::int64_t>& taps,
                         std::vector<std::int64_t>& shifts) {
-    for (std::int64_t k = 0; k < kernel; ++k) {
+    for (std::int64_t k = 0; k < kernel_size; ++k) {
       const std::int64_t numerator = phase + padding - k * d;
       if (((numerator % s) + s) % s == 0) taps.push_back(k), shifts.push_back(numerator / s);
     }
   };
   std::vector<Phase> phases(static_cast<std::size_t>(s * s));
+  std::vector<std::vector<T>> phase_weights(phases.size());  // [in_channels, taps] each
+  std::int64_t packed_size = 0;
   for (std::int64_t py = 0; py < s; ++py)
     for (std::int64_t px = 0; px < s; ++px) {
       Phase& phase = phases[static_cast<std::size_t>(py * s + px)];
-      phase_taps(py, window.height, phase.kernel_rows, phase.row_shifts);
-      phase_taps(px, window.width, phase.kernel_columns, phase.column_shifts);
-      const bool has_pixels = py < in_height && px < in_width;
-      if (has_pixels && (phase.kernel_rows.empty() || phase.kernel_columns.empty())) every_pixel_covered = false;
-    }
-  const std::int64_t out_channels = gradient.channels;
-  if (!every_pixel_covered)
-    std::fill(input_gradient, input_gradient + gradient.batch * in_channels * in_height * in_width, T(0));
-  for (std::int64_t py = 0; py < s && py < in_height; ++py)
-    for (std::int64_t px = 0; px < s && px < in_width; ++px) {
-      const Phase& phase = phases[static_cast<std::size_t>(py * s + px)];
-      if (phase.kernel_rows.empty() || phase.kernel_columns.empty()) continue;
-      Offsets offsets;
-      offsets.plane = plane;
-      OutputLayout layout{in_channels * in_height * in_width, in_height * in_width, {}};
-      for (std::int64_t j = 0; py + s * j < in_height; ++j)
-        for (std::int64_t i = 0; px + s * i < in_width; ++i) {
-          offsets.pixel_offsets.push_back(j * gradient.width + i);
-          layout.pixel_offsets.push_back((py + s * j) * in_width + px + s * i);
-        }
+      phase.rows = py < in_height ? (in_height - py + s - 1) / s : 0;
+      phase.columns = px < in_width ? (in_width - px + s - 1) / s : 0;
+      for (std::int64_t j = 0; j < phase.rows; ++j)
+        for (std::int64_t i = 0; i < phase.columns; ++i) phase.pixel_offsets.push_back(j * gradient.width + i);
+      std::vector<std::int64_t> kernel_rows, kernel_columns, row_shifts, column_shifts;
+      phase_taps(py, window.height, kernel_rows, row_shifts);
+      phase_taps(px, window.width, kernel_columns, column_shifts);
       std::vector<std::int64_t> weight_offsets;  // of W[co, ·, kh, kw], per tap of this phase
       for (std::int64_t co = 0; co < out_channels; ++co)
-        for (std::size_t a = 0; a < phase.kernel_rows.size(); ++a)
-          for (std::size_t b = 0; b < phase.kernel_columns.size(); ++b) {
-            weight_offsets.push_back(co * in_channels * area + phase.kernel_rows[a] * window.width + phase.kernel_columns[b]);
-            offsets.tap_offsets.push_back(co * plane + (phase.row_shifts[a] + pad_height) * gradient.width +
-                                          phase.column_shifts[b] + pad_width);
+        for (std::size_t a = 0; a < kernel_rows.size(); ++a)
+          for (std::size_t b = 0; b < kernel_columns.size(); ++b) {
+            weight_offsets.push_back(co * in_channels * area + kernel_rows[a] * window.width + kernel_columns[b]);
+            phase.tap_offsets.push_back(co * plane + (row_shifts[a] + pad_height) * gradient.width + column_shifts[b] +
+                                        pad_width);
           }
       const std::int64_t taps = static_cast<std::int64_t>(weight_offsets.size());
-      std::vector<T> phase_weight(static_cast<std::size_t>(in_channels * taps));  // [in_channels, taps]
+      std::vector<T>& phase_weight = phase_weights[static_cast<std::size_t>(py * s + px)];
+      phase_weight.resize(static_cast<std::size_t>(in_channels * taps));
       for (std::int64_t ci = 0; ci < in_channels; ++ci)
         for (std::int64_t t = 0; t < taps; ++t)
           phase_weight[static_cast<std::size_t>(ci * taps + t)] = weight[weight_offsets[static_cast<std::size_t>(t)] + ci * area];
-      correlate_gathered<T>(gradient.data, gradient.batch, out_channels * plane, offsets, in_channels, phase_weight.data(),
-                            nullptr, layout, input_gradient);
+      phase.packed_weight = packed_size;
+      packed_size += columns * taps;
     }
+  AlignedBuffer<T> packed(static_cast<std::size_t>(std::max<std::int64_t>(packed_size, 1)));
+  for (std::size_t p = 0; p < phases.size(); ++p)
+    pack_weight_panels(phase_weights[p].data(), in_channels, static_cast<std::int64_t>(phases[p].tap_offsets.size()), nr,
+                       packed.data + phases[p].packed_weight);
+
+  // Groups of images with at least 192 positions in their smallest phase (tiles of small
+  // images run across images), and at least two tasks per thread.
+  std::int64_t smallest_phase = in_height * in_width;
+  for (const Phase& phase : phases)
+    if (phase.rows * phase.columns > 0) smallest_phase = std::min(smallest_phase, phase.rows * phase.columns);
+  const std::int64_t threads = std::max(1, num_threads());
+  const std::int64_t group = std::clamp<std::int64_t>((192 + smallest_phase - 1) / smallest_phase, 1,
+                                                      (gradient.batch + 2 * threads - 1) / (2 * threads));
+  const std::int64_t tasks = (gradient.batch + group - 1) / group;
+  parallel_for(tasks, 1, [&](std::int64_t begin, std::int64_t end) {
+    std::vector<std::int64_t> input_offsets;
+    std::vector<const T*> results(phases.size());
+    for (std::int64_t task = begin; task < end; ++task) {
+      const std::int64_t first = task * group, images = std::min(group, gradient.batch - first);
+      std::int64_t result_size = 0;
+      for (const Phase& phase : phases) result_size += round_up(images * phase.rows * phase.columns, mr) * columns;
+      T* result = scratch<T>(2, static_cast<std::size_t>(result_size));
+      for (std::size_t p = 0; p < phases.size(); ++p) {
+        const Phase& phase = phases[p];
+        const std::int64_t pixels = phase.rows * phase.columns, count = images * pixels;
+        results[p] = phase.tap_offsets.empty() ? nullptr : result;
+        if (count == 0 || phase.tap_offsets.empty()) continue;  // no pixels, or pixels no tap reaches (zeros)
+        input_offsets.resize(static_cast<std::size_t>(count));
+        for (std::int64_t n = 0; n < images; ++n)
+          for (std::int64_t k = 0; k < pixels; ++k)
+            input_offsets[static_cast<std::size_t>(n * pixels + k)] =
+                (first + n) * image_stride + phase.pixel_offsets[static_cast<std::size_t>(k)];
+        multiply_gathered(kernel, gradient.data, input_offsets.data(), count, phase.tap_offsets,
+                          packed.data + phase.packed_weight, columns, result);
+        result += round_up(count, mr) * columns;
+      }
+      // Row y of a plane takes pixel x from phase (y % s, x % s), position (y / s, x / s):
+      // channels in blocks of a cache line of the results, each plane row written in order.
+      constexpr std::int64_t block = 16;
+      for (std::int64_t n = 0; n < images; ++n)
+        for (std::int64_t c0 = 0; c0 < in_channels; c0 += block) {
+          const std::int64_t c1 = std::min(in_channels, c0 + block);
+          for (std::int64_t y = 0; y < in_height; ++y) {
+            const std::int64_t py = y % s, j = y / s;
+            for (std::int64_t x = 0; x < in_width; ++x) {
+              const std::size_t p = static_cast<std::size_t>(py * s + x % s);
+              const Phase& phase = phases[p];
+              T* destination = input_gradient + ((first + n) * in_channels * in_height + y) * in_width + x;
+              if (!results[p]) {
+                for (std::int64_t c = c0; c < c1; ++c) destination[c * in_height * in_width] = T(0);
+                continue;
+              }
+              const T* source = results[p] + ((n * phase.rows + j) * phase.columns + x / s) * columns;
+              for (std::int64_t c = c0; c < c1; ++c) destination[c * in_height * in_width] = source[c];
+            }
+          }
+        }
+    }
+  });
 }
 
 // dWᵀ[tap, o] = Σ_n Σ_pixel planes_n(pixel, tap) · dY_n[o, pixel]: A is the planes gathered
