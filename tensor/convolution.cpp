@@ -64,17 +64,8 @@ PaddedInput padded_planes(const Tensor& input, std::int64_t pad_height, std::int
     const T* in = x.data<T>();
     T* out = padded.buffer.data<T>();
     parallel_for(planes, 8, [&](std::int64_t begin, std::int64_t end) {
-      for (std::int64_t plane = begin; plane < end; ++plane) {
-        T* destination = out + plane * padded_height * padded_width;
-        std::fill(destination, destination + pad_height * padded_width, T(0));
-        for (std::int64_t y = 0; y < height; ++y) {
-          T* row = destination + (pad_height + y) * padded_width;
-          std::fill(row, row + pad_width, T(0));
-          std::copy(in + (plane * height + y) * width, in + (plane * height + y + 1) * width, row + pad_width);
-          std::fill(row + pad_width + width, row + padded_width, T(0));
-        }
-        std::fill(destination + (pad_height + height) * padded_width, destination + padded_height * padded_width, T(0));
-      }
+      convolution_detail::copy_padded(in + begin * height * width, end - begin, height, width, pad_height, pad_width,
+                                      out + begin * padded_height * padded_width);
     });
   });
   return padded;
@@ -290,16 +281,17 @@ Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias, con
     return output;
   }
   const std::int64_t taps = g.in_channels * g.kernel_area();
-  const PaddedInput x = padded_planes(input, g.padding, g.padding);
   if (convolution_detail::shifted_convolution_suits(g.out_channels, taps)) {
+    const Tensor x = input.contiguous();
     dispatch_floating(input.dtype(), "conv2d", [&]<class T>() {
-      const T* w_data = w.data<T>();
-      convolution_detail::correlate_shifted<T>(x.planes<T>(), {g.kernel_height, g.kernel_width, g.stride, g.dilation},
-                                               g.out_height, g.out_width, g.out_channels, w_data,
-                                               bias.defined() ? bias_values.data<T>() : nullptr, output.data<T>());
+      convolution_detail::correlate_shifted<T>(
+          {x.data<T>(), g.batch, g.in_channels, g.height, g.width, g.padding, g.padding},
+          {g.kernel_height, g.kernel_width, g.stride, g.dilation}, g.out_height, g.out_width, g.out_channels,
+          w.data<T>(), bias.defined() ? bias_values.data<T>() : nullptr, output.data<T>());
     });
     return output;
   }
+  const PaddedInput x = padded_planes(input, g.padding, g.padding);
   if (convolution_detail::direct_convolution_suits(g)) {
     dispatch_floating(input.dtype(), "conv2d", [&]<class T>() {
       convolution_detail::convolve_directly<T>(g, x.buffer.data<T>(), x.height, x.width, w.data<T>(),
@@ -353,14 +345,16 @@ Tensor conv2d_input_gradient(const Tensor& output_gradient, const Tensor& weight
                                                 g.in_channels, rotated.data(), nullptr, dx);
       return;
     }
+    if (g.stride == 1 && pad_h >= 0 && pad_w >= 0 &&
+        convolution_detail::shifted_convolution_suits(g.in_channels, g.out_channels * g.kernel_area())) {
+      const std::vector<T> rotated = rotated_transposed_weight(w_data, g);
+      convolution_detail::correlate_shifted<T>({dy_data, g.batch, g.out_channels, g.out_height, g.out_width, pad_h, pad_w},
+                                               {g.kernel_height, g.kernel_width, 1, g.dilation}, g.height, g.width,
+                                               g.in_channels, rotated.data(), nullptr, dx);
+      return;
+    }
     if (g.stride == 1 && pad_h >= 0 && pad_w >= 0) {
       const PaddedInput padded = padded_planes(dy, pad_h, pad_w);
-      if (convolution_detail::shifted_convolution_suits(g.in_channels, g.out_channels * g.kernel_area())) {
-        const std::vector<T> rotated = rotated_transposed_weight(w_data, g);
-        convolution_detail::correlate_shifted<T>(padded.planes<T>(), {g.kernel_height, g.kernel_width, 1, g.dilation},
-                                                 g.height, g.width, g.in_channels, rotated.data(), nullptr, dx);
-        return;
-      }
       const ShiftedPlanes<T> planes{padded.buffer.data<T>(), g.out_channels, padded.height, padded.width, g.height, g.width,
                                     1, g.dilation, g.kernel_height, g.kernel_width, true};
       convolve_planes<T>(planes, g.batch, g.in_channels, g.out_channels * g.kernel_area(),

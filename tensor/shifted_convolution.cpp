@@ -89,8 +89,8 @@ void multiply_gathered(const gemm_detail::Microkernel<T>& kernel, const T* input
 // leave a tile part-empty. The result is transposed into NCHW out [batch, outputs,
 // pixels] with the bias added.
 template <class T>
-void correlate_gathered(const T* input, std::int64_t batch, std::int64_t image_stride, const Offsets& offsets,
-                        std::int64_t outputs, const T* weight, const T* bias, T* out) {
+void correlate_gathered(const UnpaddedPlanes<T>& input, const Offsets& offsets, std::int64_t outputs, const T* weight,
+                        const T* bias, T* out) {
   const auto& kernel = gemm_detail::active_microkernel<T>();
   const std::int64_t mr = kernel.mr, nr = kernel.nr;
   const std::int64_t taps = static_cast<std::int64_t>(offsets.tap_offsets.size());
@@ -102,21 +102,34 @@ void correlate_gathered(const T* input, std::int64_t batch, std::int64_t image_s
   // A task per image when images are large (its writes then stay within the image's
   // planes), groups of small images as one run of at least 192 positions; and at least
   // two tasks per thread.
-  const std::int64_t total = batch * pixels;
+  const std::int64_t total = input.batch * pixels;
   const std::int64_t threads = std::max(1, num_threads());
   const std::int64_t chunk = std::min(pixels >= 192 ? pixels : round_up(192, mr),
                                       round_up((total + 2 * threads - 1) / (2 * threads), mr));
   const std::int64_t tasks = (total + chunk - 1) / chunk;
+  const bool padded = input.pad_height > 0 || input.pad_width > 0;
+  const std::int64_t image_stride = input.channels * offsets.plane;  // of a padded image
   parallel_for(tasks, 1, [&](std::int64_t begin, std::int64_t end) {
     std::vector<std::int64_t> input_offsets(static_cast<std::size_t>(chunk));
     for (std::int64_t task = begin; task < end; ++task) {
       const std::int64_t first = task * chunk, count = std::min(chunk, total - first);
-      for (std::int64_t i = 0, n = first / pixels, k = first % pixels; i < count; ++i) {  // no division per position
-        input_offsets[static_cast<std::size_t>(i)] = n * image_stride + offsets.pixel_offsets[static_cast<std::size_t>(k)];
+      // The images this task reads, padded into its scratch (they stay in L2 for the GEMM).
+      const std::int64_t first_image = first / pixels, images = (first + count - 1) / pixels - first_image + 1;
+      const T* source = input.data;
+      std::int64_t source_image = 0;  // the image source's first image is
+      if (padded) {
+        T* copy = scratch<T>(3, static_cast<std::size_t>(images * image_stride));
+        copy_padded(input.data + first_image * input.channels * input.height * input.width, images * input.channels,
+                    input.height, input.width, input.pad_height, input.pad_width, copy);
+        source = copy, source_image = first_image;
+      }
+      for (std::int64_t i = 0, n = first_image, k = first % pixels; i < count; ++i) {  // no division per position
+        input_offsets[static_cast<std::size_t>(i)] =
+            (n - source_image) * image_stride + offsets.pixel_offsets[static_cast<std::size_t>(k)];
         if (++k == pixels) k = 0, ++n;
       }
       T* result = scratch<T>(2, static_cast<std::size_t>(round_up(count, mr) * columns));  // [count, columns]
-      multiply_gathered(kernel, input, input_offsets.data(), count, offsets.tap_offsets, packed_weight.data, columns,
+      multiply_gathered(kernel, source, input_offsets.data(), count, offsets.tap_offsets, packed_weight.data, columns,
                         result);
       // Image by image, in runs of positions whose piece of the result (a few KiB) stays in
       // L1 while every output channel reads its column.
@@ -143,10 +156,28 @@ bool shifted_convolution_suits(std::int64_t outputs, std::int64_t depth) {
 }
 
 template <class T>
-void correlate_shifted(const PaddedPlanes<T>& planes, const KernelWindow& window, std::int64_t out_height,
+void copy_padded(const T* in, std::int64_t planes, std::int64_t height, std::int64_t width, std::int64_t pad_height,
+                 std::int64_t pad_width, T* out) {
+  const std::int64_t padded_height = height + 2 * pad_height, padded_width = width + 2 * pad_width;
+  for (std::int64_t plane = 0; plane < planes; ++plane) {
+    T* destination = out + plane * padded_height * padded_width;
+    std::fill(destination, destination + pad_height * padded_width, T(0));
+    for (std::int64_t y = 0; y < height; ++y) {
+      T* row = destination + (pad_height + y) * padded_width;
+      std::fill(row, row + pad_width, T(0));
+      std::copy(in + (plane * height + y) * width, in + (plane * height + y + 1) * width, row + pad_width);
+      std::fill(row + pad_width + width, row + padded_width, T(0));
+    }
+    std::fill(destination + (pad_height + height) * padded_width, destination + padded_height * padded_width, T(0));
+  }
+}
+
+template <class T>
+void correlate_shifted(const UnpaddedPlanes<T>& planes, const KernelWindow& window, std::int64_t out_height,
                        std::int64_t out_width, std::int64_t outputs, const T* weight, const T* bias, T* out) {
-  const Offsets offsets = make_offsets(planes, window, out_height, out_width);
-  correlate_gathered<T>(planes.data, planes.batch, planes.channels * offsets.plane, offsets, outputs, weight, bias, out);
+  const PaddedPlanes<T> padded{planes.data, planes.batch, planes.channels, planes.height + 2 * planes.pad_height,
+                               planes.width + 2 * planes.pad_width};
+  correlate_gathered<T>(planes, make_offsets(padded, window, out_height, out_width), outputs, weight, bias, out);
 }
 
 // Input pixel (s·j + py, s·i + px) of a strided convolution receives tap (kh, kw) only
@@ -334,7 +365,8 @@ void weight_gradient_shifted(const PaddedPlanes<T>& planes, const KernelWindow& 
 }
 
 #define DDPM_INSTANTIATE_SHIFTED_CONVOLUTION(T)                                                                      \
-  template void correlate_shifted<T>(const PaddedPlanes<T>&, const KernelWindow&, std::int64_t, std::int64_t,         \
+  template void copy_padded<T>(const T*, std::int64_t, std::int64_t, std::int64_t, std::int64_t, std::int64_t, T*);     \
+  template void correlate_shifted<T>(const UnpaddedPlanes<T>&, const KernelWindow&, std::int64_t, std::int64_t,       \
                                      std::int64_t, const T*, const T*, T*);                                            \
   template void weight_gradient_shifted<T>(const PaddedPlanes<T>&, const KernelWindow&, std::int64_t, std::int64_t,   \
                                            std::int64_t, const T*, T*);                                               \

@@ -17,6 +17,20 @@ struct PaddedPlanes {
   std::int64_t batch, channels, height, width;
 };
 
+// [batch, channels, height, width] planes without their padding, read as if pad_height
+// zero rows and pad_width zero columns surrounded each.
+template <class T>
+struct UnpaddedPlanes {
+  const T* data;
+  std::int64_t batch, channels, height, width, pad_height, pad_width;
+};
+
+// Copies `planes` planes of height x width into out, each surrounded by its zero padding:
+// out is [planes, height + 2 pad_height, width + 2 pad_width].
+template <class T>
+void copy_padded(const T* in, std::int64_t planes, std::int64_t height, std::int64_t width, std::int64_t pad_height,
+                 std::int64_t pad_width, T* out);
+
 struct KernelWindow {
   std::int64_t height, width, stride, dilation;
 };
@@ -30,11 +44,12 @@ struct KernelWindow {
 bool shifted_convolution_suits(std::int64_t outputs, std::int64_t depth);
 
 // out[n, o, oy, ox] = bias[o] + Σ_{c, kh, kw} weight[o, (c·KH + kh)·KW + kw] ·
-//                     planes[n, c, oy·s + kh·d, ox·s + kw·d]
+//                     padded[n, c, oy·s + kh·d, ox·s + kw·d]
 // weight: [outputs, C·KH·KW] row-major; out: [batch, outputs, out_height, out_width]; bias
-// may be null.
+// may be null. Each task pads the images it reads into its own scratch (in cache), rather
+// than the whole batch being padded in a pass of its own through memory.
 template <class T>
-void correlate_shifted(const PaddedPlanes<T>& planes, const KernelWindow& window, std::int64_t out_height,
+void correlate_shifted(const UnpaddedPlanes<T>& planes, const KernelWindow& window, std::int64_t out_height,
                        std::int64_t out_width, std::int64_t outputs, const T* weight, const T* bias, T* out);
 
 // weight_gradient[o, (c·KH + kh)·KW + kw] = Σ_{n, oy, ox} output_gradient[n, o, oy, ox] ·
