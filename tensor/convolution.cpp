@@ -355,6 +355,16 @@ Tensor conv2d_input_gradient(const Tensor& output_gradient, const Tensor& weight
     }
     if (g.stride == 1 && pad_h >= 0 && pad_w >= 0) {
       const PaddedInput padded = padded_planes(dy, pad_h, pad_w);
+      // Few input channels (a U-Net's conv_in): the transposed correlation has few outputs,
+      // which the direct kernel computes without a mostly empty GEMM tile.
+      const Geometry transposed{g.batch, g.out_channels, g.out_height, g.out_width, g.in_channels, g.kernel_height,
+                                g.kernel_width, g.height, g.width, 1, pad_h, g.dilation};
+      if (convolution_detail::direct_convolution_suits(transposed)) {
+        const std::vector<T> rotated = rotated_transposed_weight(w_data, g);
+        convolution_detail::convolve_directly<T>(transposed, padded.buffer.data<T>(), padded.height, padded.width,
+                                                 rotated.data(), nullptr, dx);
+        return;
+      }
       const ShiftedPlanes<T> planes{padded.buffer.data<T>(), g.out_channels, padded.height, padded.width, g.height, g.width,
                                     1, g.dilation, g.kernel_height, g.kernel_width, true};
       convolve_planes<T>(planes, g.batch, g.in_channels, g.out_channels * g.kernel_area(),
