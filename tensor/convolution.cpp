@@ -440,6 +440,15 @@ Tensor conv2d_weight_gradient(const Tensor& output_gradient, const Tensor& input
   if (g.batch == 0 || g.out_channels == 0 || g.in_channels == 0) return zeros(weight_shape, input.dtype());  // empty sums
   const Tensor dy = output_gradient.contiguous();
   Tensor weight_gradient = Tensor::empty(weight_shape, input.dtype());
+  if (winograd_suits(g, g.in_channels, g.out_channels)) {
+    const Tensor x = input.contiguous();
+    dispatch_floating(input.dtype(), "conv2d_weight_gradient", [&]<class T>() {
+      convolution_detail::weight_gradient_winograd<T>(x.data<T>(), g.batch, g.in_channels, g.height, g.width,
+                                                      g.padding, g.out_channels, dy.data<T>(),
+                                                      weight_gradient.data<T>());
+    });
+    return weight_gradient;
+  }
   const PaddedInput x = padded_planes(input, g.padding, g.padding);
   if (!convolution_detail::direct_convolution_suits(g) &&
       convolution_detail::shifted_convolution_suits(g.out_channels, g.batch * g.out_area())) {

@@ -31,4 +31,14 @@ void correlate_winograd(const T* input, std::int64_t batch, std::int64_t channel
                         std::int64_t width, std::int64_t padding, std::int64_t outputs, const T* weight, const T* bias,
                         T* out);
 
+// The weight gradient of the same correlation:
+// weight_gradient[o, c, kh, kw] = Σ_{n, y, x} output_gradient[n, o, y, x] · input[n, c, y + kh − padding, x + kw − padding]
+// input: [batch, channels, height, width], output_gradient: [batch, outputs, height + 2·padding − 2,
+// width + 2·padding − 2], both contiguous; weight_gradient: [outputs, channels, 3, 3]. The
+// batch is summed in fixed slices, in order: the same bits for any thread count.
+template <class T>
+void weight_gradient_winograd(const T* input, std::int64_t batch, std::int64_t channels, std::int64_t height,
+                              std::int64_t width, std::int64_t padding, std::int64_t outputs, const T* output_gradient,
+                              T* weight_gradient);
+
 }  // namespace ddpm::convolution_detail

@@ -153,7 +153,10 @@ TEST_CASE("convolution forward and both gradients match the direct references") 
       // padding 0 and 2 (the input gradient's padding 2 and 0), many chunks of tiles
       {{2, 17, 7, 7}, {19, 17, 3, 3}, {1, 1, 1}}, {{3, 24, 9, 6}, {32, 24, 3, 3}, {1, 0, 1}},
       {{1, 16, 5, 8}, {16, 16, 3, 3}, {1, 2, 1}}, {{5, 32, 14, 14}, {64, 32, 3, 3}, {1, 1, 1}},
-      {{2, 40, 3, 3}, {18, 40, 3, 3}, {1, 1, 1}}};
+      {{2, 40, 3, 3}, {18, 40, 3, 3}, {1, 1, 1}},
+      // ... its weight gradient summing several chunks of tiles (beta = 1) and groups of
+      // several small images per slice
+      {{2, 16, 24, 23}, {16, 16, 3, 3}, {1, 1, 1}}, {{20, 16, 7, 7}, {24, 16, 3, 3}, {1, 1, 1}}};
   std::uint64_t seed = 900;
   for (const std::string& kernel : available_gemm_kernels())
   for (const Case& c : cases) {
@@ -179,20 +182,26 @@ TEST_CASE("convolution forward and both gradients match the direct references") 
 TEST_CASE("Winograd convolutions round like the direct sum at the U-Net's depths") {
   // F(2x2, 3x3) adds and halves before and after its products; in float32 its error
   // against a float64 reference must stay at the direct sum's level (measured: rms 2-3.5e-7
-  // of unit-scale outputs, the GEMM paths 2-2.6e-7), not grow with the transforms.
-  for (const Shape& input : std::vector<Shape>{{2, 128, 7, 7}, {2, 64, 14, 14}}) {
+  // of unit-scale results for the forward, input and weight gradients; the GEMM paths
+  // 1.4-2.7e-7), not grow with the transforms.
+  auto relative_rms_error = [](const Tensor& fast, const Tensor& exact) {
+    const auto a = fast.to_vector<double>(), b = exact.to_vector<double>();
+    double error = 0, value = 0;
+    for (std::size_t i = 0; i < a.size(); ++i) error += (a[i] - b[i]) * (a[i] - b[i]), value += b[i] * b[i];
+    return std::sqrt(error / value);
+  };
+  for (const Shape& input : std::vector<Shape>{{4, 128, 7, 7}, {2, 64, 14, 14}}) {
     const Tensor x = random_tensor(input, 1100, DType::Float32);
     const Tensor w = mul(random_tensor({64, input[1], 3, 3}, 1101, DType::Float32), 1.0 / std::sqrt(9.0 * input[1]));
-    const Tensor y = conv2d(x, w, Tensor(), {1, 1, 1});
-    const Tensor reference = conv2d_reference(x.to(DType::Float64), w.to(DType::Float64), Tensor(), {1, 1, 1});
-    const auto fast = y.to_vector<double>(), exact = reference.to_vector<double>();
-    double error = 0, value = 0;
-    for (std::size_t i = 0; i < fast.size(); ++i) {
-      error += (fast[i] - exact[i]) * (fast[i] - exact[i]);
-      value += exact[i] * exact[i];
-    }
+    const Tensor dy = random_tensor({input[0], 64, input[2], input[3]}, 1102, DType::Float32);
+    const Tensor x64 = x.to(DType::Float64), w64 = w.to(DType::Float64), dy64 = dy.to(DType::Float64);
+    const Convolution2dOptions options{1, 1, 1};
     INFO(shape_string(input));
-    CHECK(std::sqrt(error / value) < 6e-7);
+    CHECK(relative_rms_error(conv2d(x, w, Tensor(), options), conv2d_reference(x64, w64, Tensor(), options)) < 6e-7);
+    CHECK(relative_rms_error(conv2d_input_gradient(dy, w, x.shape(), options),
+                             conv2d_input_gradient_reference(dy64, w64, x.shape(), options)) < 6e-7);
+    CHECK(relative_rms_error(conv2d_weight_gradient(dy, x, w.shape(), options),
+                             conv2d_weight_gradient_reference(dy64, x64, w.shape(), options)) < 6e-7);
   }
 }
 

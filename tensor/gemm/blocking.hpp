@@ -25,7 +25,7 @@ constexpr std::int64_t depth_step(std::int64_t k) {
 }
 
 // A per-thread, 64-byte aligned scratch buffer that only grows. Slots 0-1 belong to the
-// GEMM driver, 2-3 to the convolution drivers; a caller never holds a slot across a call
+// GEMM driver, 2-5 to the convolution drivers; a caller never holds a slot across a call
 // into another driver.
 template <class T>
 T* scratch(int slot, std::size_t count) {
@@ -34,7 +34,7 @@ T* scratch(int slot, std::size_t count) {
     std::size_t capacity = 0;
     ~Buffer() { std::free(data); }
   };
-  thread_local Buffer buffers[4];
+  thread_local Buffer buffers[6];
   Buffer& buffer = buffers[slot];
   const std::size_t bytes = (count * sizeof(T) + 63) / 64 * 64;
   if (bytes > buffer.capacity) {
