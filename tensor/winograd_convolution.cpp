@@ -195,6 +195,9 @@ void correlate_winograd(const T* input, std::int64_t batch, std::int64_t channel
       }
   });
 
+  std::vector<T> biases(static_cast<std::size_t>(output_stride), T(0));  // zeros past the last output
+  if (bias) std::copy(bias, bias + outputs, biases.begin());
+
   // A chunk's transformed tiles and GEMM results stay in L2 between the three steps.
   const std::int64_t chunk = std::clamp<std::int64_t>(
       (std::int64_t{96} << 10) / (points * (channel_stride + output_stride) * std::int64_t(sizeof(T))) / mr * mr, mr,
@@ -249,17 +252,24 @@ void correlate_winograd(const T* input, std::int64_t batch, std::int64_t channel
             s[0][j] = m0 + m1 + m2;
             s[1][j] = m1 - m2 - m3;
           }
+          const Batch offset = Batch::load_unaligned(biases.data() + o);
           alignas(64) T y[2][2][lanes];
           for (int i = 0; i < 2; ++i) {
-            (s[i][0] + s[i][1] + s[i][2]).store_aligned(y[i][0]);
-            (s[i][1] - s[i][2] - s[i][3]).store_aligned(y[i][1]);
+            (s[i][0] + s[i][1] + s[i][2] + offset).store_aligned(y[i][0]);
+            (s[i][1] - s[i][2] - s[i][3] + offset).store_aligned(y[i][1]);
           }
-          const std::int64_t valid_outputs = std::min(lanes, outputs - o);
-          for (std::int64_t lane = 0; lane < valid_outputs; ++lane) {
+          if (valid_rows == 2 && valid_columns == 2 && o + lanes <= outputs) {  // the common case, unrolled
+            for (std::int64_t lane = 0; lane < lanes; ++lane) {
+              T* destination = corner + (o + lane) * plane;
+              destination[0] = y[0][0][lane], destination[1] = y[0][1][lane];
+              destination[grid.out_width] = y[1][0][lane], destination[grid.out_width + 1] = y[1][1][lane];
+            }
+            continue;
+          }
+          for (std::int64_t lane = 0; lane < std::min(lanes, outputs - o); ++lane) {
             T* destination = corner + (o + lane) * plane;
-            const T offset = bias ? bias[o + lane] : T(0);
             for (std::int64_t i = 0; i < valid_rows; ++i)
-              for (std::int64_t j = 0; j < valid_columns; ++j) destination[i * grid.out_width + j] = y[i][j][lane] + offset;
+              for (std::int64_t j = 0; j < valid_columns; ++j) destination[i * grid.out_width + j] = y[i][j][lane];
           }
         }
       }
