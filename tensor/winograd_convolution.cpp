@@ -70,6 +70,23 @@ struct TileGrid {
   std::int64_t window_columns() const { return 2 * columns + 2; }
 };
 
+// What the forward and the weight gradient share: the microkernel, the tile grid, and the
+// strides of the channels-last images (channels rounded up to a vector) and of the GEMM
+// columns (outputs rounded up to a panel).
+template <class T>
+struct WinogradLayout {
+  const gemm_detail::Microkernel<T>& kernel = gemm_detail::active_microkernel<T>();
+  TileGrid grid;
+  std::int64_t channel_stride, output_stride, panels, image_values;
+  WinogradLayout(std::int64_t channels, std::int64_t height, std::int64_t width, std::int64_t padding,
+                 std::int64_t outputs)
+      : grid(height + 2 * padding - 2, width + 2 * padding - 2),
+        channel_stride(round_up(channels, xsimd::batch<T>::size)),
+        output_stride(round_up(outputs, kernel.nr)),
+        panels(output_stride / kernel.nr),
+        image_values(grid.window_rows() * grid.window_columns() * channel_stride) {}
+};
+
 // `images` NCHW planes into channels-last order, [images, rows, columns, channel_stride],
 // with `padding` zero rows and columns before the image, zeros after it up to rows x
 // columns, and zeros past the last channel. In this layout a tile's value at (i, j) for a
@@ -175,11 +192,11 @@ void correlate_winograd(const T* input, std::int64_t batch, std::int64_t channel
                         T* out) {
   using Batch = xsimd::batch<T>;
   constexpr std::int64_t lanes = Batch::size;
-  const auto& kernel = gemm_detail::active_microkernel<T>();
-  const std::int64_t mr = kernel.mr, nr = kernel.nr;
-  const TileGrid grid(height + 2 * padding - 2, width + 2 * padding - 2);
-  const std::int64_t channel_stride = round_up(channels, lanes);
-  const std::int64_t output_stride = round_up(outputs, nr), panels = output_stride / nr;
+  const WinogradLayout<T> layout(channels, height, width, padding, outputs);
+  const auto& kernel = layout.kernel;
+  const TileGrid& grid = layout.grid;
+  const std::int64_t mr = kernel.mr, nr = kernel.nr, channel_stride = layout.channel_stride;
+  const std::int64_t output_stride = layout.output_stride, panels = layout.panels, image_values = layout.image_values;
 
   // The transformed kernels as the B operand of the 16 GEMMs, packed once: for point ξ and
   // panel j of nr outputs, [channels, nr] with zeros past the last output.
@@ -203,7 +220,6 @@ void correlate_winograd(const T* input, std::int64_t batch, std::int64_t channel
       (std::int64_t{96} << 10) / (points * (channel_stride + output_stride) * std::int64_t(sizeof(T))) / mr * mr, mr,
       16 * mr);
   const std::int64_t group = images_per_group(batch, grid.per_image(), chunk);
-  const std::int64_t image_values = grid.window_rows() * grid.window_columns() * channel_stride;
   parallel_for(batch, group, [&](std::int64_t first_image, std::int64_t end_image) {
     const std::int64_t images = end_image - first_image;
     T* channels_last = scratch<T>(images_slot, static_cast<std::size_t>(images * image_values));
@@ -288,13 +304,12 @@ void weight_gradient_winograd(const T* input, std::int64_t batch, std::int64_t c
                               const T* output_gradient, T* weight_gradient) {
   using Batch = xsimd::batch<T>;
   constexpr std::int64_t lanes = Batch::size;
-  const auto& kernel = gemm_detail::active_microkernel<T>();
-  const std::int64_t mr = kernel.mr, nr = kernel.nr;
-  const TileGrid grid(height + 2 * padding - 2, width + 2 * padding - 2);
-  const std::int64_t channel_stride = round_up(channels, lanes);
-  const std::int64_t output_stride = round_up(outputs, nr), panels = output_stride / nr;
+  const WinogradLayout<T> layout(channels, height, width, padding, outputs);
+  const auto& kernel = layout.kernel;
+  const TileGrid& grid = layout.grid;
+  const std::int64_t mr = kernel.mr, nr = kernel.nr, channel_stride = layout.channel_stride;
+  const std::int64_t output_stride = layout.output_stride, panels = layout.panels, image_values = layout.image_values;
   const std::int64_t out_plane = grid.out_height * grid.out_width;
-  const std::int64_t image_values = grid.window_rows() * grid.window_columns() * channel_stride;
   const std::int64_t gradient_values = 2 * grid.rows * 2 * grid.columns * output_stride;
 
   constexpr std::int64_t slices_wanted = 8;
