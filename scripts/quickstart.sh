@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The README's first command: installs what is missing, builds, then runs the main job:
-# trains a small DDPM on Fashion-MNIST for a short budget (about 3 minutes on 2 cores)
+# trains a small DDPM on Fashion-MNIST for a short budget (about 2.5 minutes on 2 cores)
 # and writes runs/quickstart/samples.png and runs/quickstart/loss.png.
 # Override the budget with STEPS=... (the README lists the longer recipe).
 set -euo pipefail
