@@ -136,7 +136,11 @@ void gemm_shared_panels(const GemmProblem<T>& problem, const gemm_detail::Microk
   const std::int64_t threads = std::max(1, num_threads());
   const std::int64_t row_blocks_needed = (m + row_block - 1) / row_block;
   const std::int64_t row_blocks = row_blocks_needed == 1 ? 1 : round_up(row_blocks_needed, threads);
-  const std::int64_t block_rows = round_up((m + row_blocks - 1) / row_blocks, kernel.mr);
+  // Block i covers row tiles [i·tiles/row_blocks, (i+1)·tiles/row_blocks): equal to a tile,
+  // where equal heights rounded up to MR left a thin last block (2048 rows: 15 x 132 + 68)
+  // and one thread waiting at every depth block's barrier.
+  const std::int64_t row_tiles = (m + kernel.mr - 1) / kernel.mr;
+  auto block_start = [&](std::int64_t block) { return std::min(m, block * row_tiles / row_blocks * kernel.mr); };
   AlignedBuffer<T> packed_b(static_cast<std::size_t>(round_up(std::min(n, max_column_block), nr) * depth_block));
   for (std::int64_t j0 = 0; j0 < n; j0 += max_column_block) {
     const std::int64_t columns = std::min(max_column_block, n - j0);
@@ -154,12 +158,12 @@ void gemm_shared_panels(const GemmProblem<T>& problem, const gemm_detail::Microk
       });
       parallel_for(row_blocks * column_parts, 1, [&](std::int64_t begin, std::int64_t end) {
         for (std::int64_t task = begin; task < end; ++task) {
-          const std::int64_t i0 = task / column_parts * block_rows;
+          const std::int64_t i0 = block_start(task / column_parts), i1 = block_start(task / column_parts + 1);
           const std::int64_t first_panel = task % column_parts * panels_per_part;
-          if (first_panel >= panels || i0 >= m) continue;
+          if (first_panel >= panels || i0 >= i1) continue;
           const std::int64_t start = first_panel * nr;
           const std::int64_t part_columns = std::min(panels_per_part * nr, columns - start);
-          multiply_block(problem, kernel, b, i0, std::min(block_rows, m - i0), j0 + start, part_columns, p0, depths,
+          multiply_block(problem, kernel, b, i0, i1 - i0, j0 + start, part_columns, p0, depths,
                          packed_b.data + start * depths);
         }
       });
