@@ -156,7 +156,10 @@ TEST_CASE("convolution forward and both gradients match the direct references") 
       {{2, 40, 3, 3}, {18, 40, 3, 3}, {1, 1, 1}},
       // ... its weight gradient summing several chunks of tiles (beta = 1) and groups of
       // several small images per slice
-      {{2, 16, 24, 23}, {16, 16, 3, 3}, {1, 1, 1}}, {{20, 16, 7, 7}, {24, 16, 3, 3}, {1, 1, 1}}};
+      {{2, 16, 24, 23}, {16, 16, 3, 3}, {1, 1, 1}}, {{20, 16, 7, 7}, {24, 16, 3, 3}, {1, 1, 1}},
+      // ... and a padding wider than the kernel's reach (tiles of zeros only; the input
+      // gradient then takes another path)
+      {{1, 16, 5, 6}, {16, 16, 3, 3}, {1, 3, 1}}};
   std::uint64_t seed = 900;
   for (const std::string& kernel : available_gemm_kernels())
   for (const Case& c : cases) {
