@@ -72,23 +72,20 @@ PaddedInput padded_planes(const Tensor& input, std::int64_t pad_height, std::int
 }
 
 // Reading taps from padded planes: element (tap = (channel, kh, kw), pixel = (oy, ox)) is
-// plane[channel][oy·stride + kh'·dilation][ox·stride + kw'·dilation], where (kh', kw') is
-// the tap, or the tap rotated by 180 degrees (the input gradient's transposed convolution).
+// plane[channel][oy·stride + kh·dilation][ox·stride + kw·dilation].
 template <class T>
 struct ShiftedPlanes {
   const T* data;
   std::int64_t channels, height, width;  // of the padded planes
   std::int64_t out_height, out_width;    // the pixel grid
   std::int64_t stride, dilation, kernel_height, kernel_width;
-  bool rotated;
 
   // Pointer to the value for `tap` at pixel (oy, ox) of image `image`; along ox the next
   // value is `stride` further.
   const T* at(std::int64_t image, std::int64_t tap, std::int64_t oy, std::int64_t ox) const {
     const std::int64_t area = kernel_height * kernel_width;
     const std::int64_t channel = tap / area;
-    std::int64_t kh = tap % area / kernel_width, kw = tap % kernel_width;
-    if (rotated) kh = kernel_height - 1 - kh, kw = kernel_width - 1 - kw;
+    const std::int64_t kh = tap % area / kernel_width, kw = tap % kernel_width;
     return data + ((image * channels + channel) * height + oy * stride + kh * dilation) * width + ox * stride +
            kw * dilation;
   }
@@ -147,23 +144,6 @@ void pack_taps(const ShiftedPlanes<T>& planes, std::int64_t b, std::int64_t dept
       copy_strided(planes.at(b, depth + p, segment.row, segment.first_column), segment.length, planes.stride,
                    line + segment.start);
   });
-}
-
-// A of the stride-1 input-gradient GEMM: W'[ci, (co, kh, kw)] = W[co, ci, kh, kw].
-template <class T>
-void pack_transposed_weight(const T* weight, const Geometry& g, std::int64_t row, std::int64_t depth,
-                            std::int64_t rows, std::int64_t depths, std::int64_t mr, T* out) {
-  for (std::int64_t panel = 0; panel * mr < rows; ++panel) {
-    T* destination = out + panel * mr * depths;
-    const std::int64_t valid = std::min(mr, rows - panel * mr);
-    for (std::int64_t p = 0; p < depths; ++p) {
-      const std::int64_t tap = depth + p;
-      const std::int64_t channel = tap / g.kernel_area(), offset = tap % g.kernel_area();
-      const T* source = weight + channel * g.in_channels * g.kernel_area() + offset;
-      for (std::int64_t r = 0; r < mr; ++r)
-        destination[p * mr + r] = r < valid ? source[(row + panel * mr + r) * g.kernel_area()] : T(0);
-    }
-  }
 }
 
 // A of the weight-gradient GEMM dWᵀ = col · dYᵀ: row r is tap r, depth p = (n, oh, ow)
@@ -310,7 +290,7 @@ Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias, con
       });
     }
     const ShiftedPlanes<T> planes{x.buffer.data<T>(), g.in_channels, x.height, x.width, g.out_height, g.out_width,
-                                  g.stride, g.dilation, g.kernel_height, g.kernel_width, false};
+                                  g.stride, g.dilation, g.kernel_height, g.kernel_width};
     convolve_planes<T>(planes, g.batch, g.out_channels, taps,
                        [&](std::int64_t row, std::int64_t depth, std::int64_t rows, std::int64_t depths, std::int64_t mr,
                            T* out) { pack_a_strided(w_data, taps, 1, row, depth, rows, depths, mr, out); },
@@ -335,41 +315,38 @@ Tensor conv2d_input_gradient(const Tensor& output_gradient, const Tensor& weight
     const T* dy_data = dy.data<T>();
     const T* w_data = w.data<T>();
     T* dx = input_gradient.data<T>();
-    // Stride 1: the transposed convolution as an implicit GEMM, dX_n[Ci, HW] = W'[Ci, Co·K] ·
-    // col'(dY_n), reading dY padded by the kernel's extent minus the forward padding.
+    // Stride 1: dX is the forward correlation of dY, padded by the kernel's extent minus the
+    // forward padding, with the kernel rotated by 180 degrees and transposed; every path
+    // below computes it as that correlation (`transposed` is its geometry).
     const std::int64_t pad_h = g.dilation * (g.kernel_height - 1) - g.padding;
     const std::int64_t pad_w = g.dilation * (g.kernel_width - 1) - g.padding;
-    if (g.stride == 1 && pad_h >= 0 && pad_w >= 0 && winograd_suits(g, g.out_channels, g.in_channels)) {
-      const std::vector<T> rotated = rotated_transposed_weight(w_data, g);
-      convolution_detail::correlate_winograd<T>(dy_data, g.batch, g.out_channels, g.out_height, g.out_width, pad_h,
-                                                g.in_channels, rotated.data(), nullptr, dx);
-      return;
-    }
-    if (g.stride == 1 && pad_h >= 0 && pad_w >= 0 &&
-        convolution_detail::shifted_convolution_suits(g.in_channels, g.out_channels * g.kernel_area())) {
-      const std::vector<T> rotated = rotated_transposed_weight(w_data, g);
-      convolution_detail::correlate_shifted<T>({dy_data, g.batch, g.out_channels, g.out_height, g.out_width, pad_h, pad_w},
-                                               {g.kernel_height, g.kernel_width, 1, g.dilation}, g.height, g.width,
-                                               g.in_channels, rotated.data(), nullptr, dx);
-      return;
-    }
     if (g.stride == 1 && pad_h >= 0 && pad_w >= 0) {
-      const PaddedInput padded = padded_planes(dy, pad_h, pad_w);
-      // Few input channels (a U-Net's conv_in): the transposed correlation has few outputs,
-      // which the direct kernel computes without a mostly empty GEMM tile.
+      const std::vector<T> rotated = rotated_transposed_weight(w_data, g);  // [Ci, Co·KH·KW]
       const Geometry transposed{g.batch, g.out_channels, g.out_height, g.out_width, g.in_channels, g.kernel_height,
                                 g.kernel_width, g.height, g.width, 1, pad_h, g.dilation};
-      if (convolution_detail::direct_convolution_suits(transposed)) {
-        const std::vector<T> rotated = rotated_transposed_weight(w_data, g);
+      const std::int64_t taps = transposed.in_channels * transposed.kernel_area();
+      if (winograd_suits(transposed, transposed.in_channels, transposed.out_channels)) {
+        convolution_detail::correlate_winograd<T>(dy_data, g.batch, g.out_channels, g.out_height, g.out_width, pad_h,
+                                                  g.in_channels, rotated.data(), nullptr, dx);
+        return;
+      }
+      if (convolution_detail::shifted_convolution_suits(transposed.out_channels, taps)) {
+        convolution_detail::correlate_shifted<T>({dy_data, g.batch, g.out_channels, g.out_height, g.out_width, pad_h, pad_w},
+                                                 {g.kernel_height, g.kernel_width, 1, g.dilation}, g.height, g.width,
+                                                 g.in_channels, rotated.data(), nullptr, dx);
+        return;
+      }
+      const PaddedInput padded = padded_planes(dy, pad_h, pad_w);
+      if (convolution_detail::direct_convolution_suits(transposed)) {  // few input channels (conv_in)
         convolution_detail::convolve_directly<T>(transposed, padded.buffer.data<T>(), padded.height, padded.width,
                                                  rotated.data(), nullptr, dx);
         return;
       }
       const ShiftedPlanes<T> planes{padded.buffer.data<T>(), g.out_channels, padded.height, padded.width, g.height, g.width,
-                                    1, g.dilation, g.kernel_height, g.kernel_width, true};
-      convolve_planes<T>(planes, g.batch, g.in_channels, g.out_channels * g.kernel_area(),
+                                    1, g.dilation, g.kernel_height, g.kernel_width};
+      convolve_planes<T>(planes, g.batch, g.in_channels, taps,
                          [&](std::int64_t row, std::int64_t depth, std::int64_t rows, std::int64_t depths, std::int64_t mr,
-                             T* out) { pack_transposed_weight(w_data, g, row, depth, rows, depths, mr, out); },
+                             T* out) { pack_a_strided(rotated.data(), taps, 1, row, depth, rows, depths, mr, out); },
                          dx, T(0));
       return;
     }
@@ -472,7 +449,7 @@ Tensor conv2d_weight_gradient(const Tensor& output_gradient, const Tensor& input
     // running the whole depth in order.
     std::vector<T> transposed(static_cast<std::size_t>(taps * g.out_channels));
     const ShiftedPlanes<T> planes{x_data, g.in_channels, x.height, x.width, g.out_height, g.out_width,
-                                  g.stride, g.dilation, g.kernel_height, g.kernel_width, false};
+                                  g.stride, g.dilation, g.kernel_height, g.kernel_width};
     GemmProblem<T> problem;
     problem.schedule = GemmSchedule::IndependentTasks;
     problem.m = taps, problem.n = g.out_channels, problem.k = g.batch * g.out_area();
