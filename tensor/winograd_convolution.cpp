@@ -192,11 +192,9 @@ void correlate_winograd(const T* input, std::int64_t batch, std::int64_t channel
                         T* out) {
   using Batch = xsimd::batch<T>;
   constexpr std::int64_t lanes = Batch::size;
-  const WinogradLayout<T> layout(channels, height, width, padding, outputs);
-  const auto& kernel = layout.kernel;
-  const TileGrid& grid = layout.grid;
-  const std::int64_t mr = kernel.mr, nr = kernel.nr, channel_stride = layout.channel_stride;
-  const std::int64_t output_stride = layout.output_stride, panels = layout.panels, image_values = layout.image_values;
+  const auto& [kernel, grid, channel_stride, output_stride, panels, image_values] =
+      WinogradLayout<T>(channels, height, width, padding, outputs);
+  const std::int64_t mr = kernel.mr, nr = kernel.nr;
 
   // The transformed kernels as the B operand of the 16 GEMMs, packed once: for point ξ and
   // panel j of nr outputs, [channels, nr] with zeros past the last output.
@@ -304,11 +302,9 @@ void weight_gradient_winograd(const T* input, std::int64_t batch, std::int64_t c
                               const T* output_gradient, T* weight_gradient) {
   using Batch = xsimd::batch<T>;
   constexpr std::int64_t lanes = Batch::size;
-  const WinogradLayout<T> layout(channels, height, width, padding, outputs);
-  const auto& kernel = layout.kernel;
-  const TileGrid& grid = layout.grid;
-  const std::int64_t mr = kernel.mr, nr = kernel.nr, channel_stride = layout.channel_stride;
-  const std::int64_t output_stride = layout.output_stride, panels = layout.panels, image_values = layout.image_values;
+  const auto& [kernel, grid, channel_stride, output_stride, panels, image_values] =
+      WinogradLayout<T>(channels, height, width, padding, outputs);
+  const std::int64_t mr = kernel.mr, nr = kernel.nr;
   const std::int64_t out_plane = grid.out_height * grid.out_width;
   const std::int64_t gradient_values = 2 * grid.rows * 2 * grid.columns * output_stride;
 
