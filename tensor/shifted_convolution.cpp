@@ -69,7 +69,7 @@ void multiply_gathered(const gemm_detail::Microkernel<T>& kernel, const T* input
                        std::int64_t columns, T* result) {
   const std::int64_t mr = kernel.mr, nr = kernel.nr, panels = columns / nr;
   const std::int64_t taps = static_cast<std::int64_t>(tap_offsets.size());
-  const std::int64_t step = depth_step(taps);
+  const std::int64_t step = depth_step(taps, kernel.kc);
   for (std::int64_t p0 = 0; p0 < taps; p0 += step) {
     const std::int64_t depths = std::min(step, taps - p0);
     for (std::int64_t j = 0; j < panels; ++j)
@@ -319,7 +319,7 @@ void weight_gradient_shifted(const PaddedPlanes<T>& planes, const KernelWindow& 
   const std::int64_t taps = static_cast<std::int64_t>(offsets.tap_offsets.size());
   const std::int64_t pixels = out_height * out_width;
   const std::int64_t columns = round_up(outputs, nr), panels = columns / nr;
-  const std::int64_t step = depth_step(pixels);
+  const std::int64_t step = depth_step(pixels, kernel.kc);
   std::vector<T> transposed(static_cast<std::size_t>(round_up(taps, mr) * columns));  // [taps, columns]
 
   const std::int64_t tiles = (taps + mr - 1) / mr;

@@ -80,10 +80,11 @@ TEST_CASE("softmax matches its reference") {
 
 TEST_CASE("every gemm microkernel matches the reference on odd sizes and every transpose, with alpha and beta") {
   // N <= 4 NR reads A in place (the gathered microkernel), wider products pack it; both
-  // with several row and depth blocks, and the shared-panel schedule at {300, 64, 300}.
+  // with several row and depth blocks (KC is 384 for AVX2 and SSE2, 192 for AVX-512), and
+  // the shared-panel schedule at {300, 64, 800}.
   const std::vector<std::array<std::int64_t, 3>> sizes = {{1, 1, 1},     {7, 17, 31},    {33, 1, 7},
-                                                          {17, 300, 33}, {145, 40, 257}, {6, 16, 600},
-                                                          {150, 130, 300}, {300, 64, 300}};
+                                                          {17, 300, 33}, {145, 40, 500}, {6, 16, 600},
+                                                          {150, 130, 700}, {300, 64, 800}};
   for (const std::string& kernel : available_gemm_kernels()) {
     select_gemm_kernel(kernel.c_str());
     for (auto [m, n, k] : sizes) {
@@ -115,6 +116,32 @@ TEST_CASE("every gemm microkernel matches the reference on odd sizes and every t
   }
   select_gemm_kernel("");
   CHECK_THROWS_WITH_AS(select_gemm_kernel("no-such-kernel"), doctest::Contains("not available"), TensorError);
+}
+
+TEST_CASE("A packing lays each panel's rows side by side, zero past the last row, for every kernel height") {
+  // Row-major A takes a fast path for full panels of 6 (AVX2, SSE2) and 12 (AVX-512) rows;
+  // both run here whatever the CPU, against the layout written out: panel q holds rows
+  // q·MR .. q·MR + MR - 1, depth p's values at [p·MR + r].
+  const std::int64_t row_stride = 41, depths = 37, first_row = 2, first_depth = 3;
+  const Tensor a = random_tensor({60, row_stride}, 58, DType::Float32);
+  const float* data = a.data<float>();
+  for (std::int64_t mr : {6, 12}) {
+    for (std::int64_t rows : {1, 6, 12, 13, 25, 48}) {
+      const std::int64_t panels = (rows + mr - 1) / mr;
+      std::vector<float> packed(static_cast<std::size_t>(panels * mr * depths), -1.0f);
+      pack_a_strided<float>(data, row_stride, 1, first_row, first_depth, rows, depths, mr, packed.data());
+      std::int64_t wrong = 0;
+      for (std::int64_t q = 0; q < panels; ++q)
+        for (std::int64_t p = 0; p < depths; ++p)
+          for (std::int64_t r = 0; r < mr; ++r) {
+            const std::int64_t row = q * mr + r;
+            const float expected = row < rows ? data[(first_row + row) * row_stride + first_depth + p] : 0.0f;
+            wrong += packed[static_cast<std::size_t>((q * depths + p) * mr + r)] != expected;
+          }
+      INFO("mr ", mr, " rows ", rows);
+      CHECK(wrong == 0);
+    }
+  }
 }
 
 TEST_CASE("gemm with beta 0 ignores whatever C held, NaN included") {

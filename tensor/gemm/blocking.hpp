@@ -6,20 +6,30 @@
 
 namespace ddpm::gemm_detail {
 
-// Block sizes for 32 KiB L1d and 512 KiB L2 per core: a KC x NR panel of B (16 KiB for
-// AVX2 floats) stays in L1 while the MC x KC block of A (144 KiB) streams from L2.
-constexpr std::int64_t depth_block = 256;        // KC
+// Block sizes for 32 KiB L1d and 512 KiB L2 per core. The depth of a block (KC) belongs to
+// the microkernel (Microkernel::kc, from depth_block_for): its KC x NR panel of B stays in
+// L1 while the MC x KC block of A streams from L2.
 constexpr std::int64_t row_block = 144;          // MC, a multiple of every MR
 constexpr std::int64_t max_column_block = 4096;  // NC
+
+// KC for a B panel row of `panel_row_bytes` (NR values): the panel takes at most 24 KiB of
+// L1, and KC is at most 384 (OpenBLAS's and BLIS's depth for these kernels). AVX2 floats
+// (NR = 16): 384, a 24 KiB panel; AVX-512 (NR = 32): 192. At 384 rather than 256 the
+// fixed cost of each microkernel call (zeroing, the C update) is spread over 1.5x the FMAs.
+constexpr std::int64_t depth_block_for(std::int64_t panel_row_bytes) {
+  const std::int64_t fits = 24 * 1024 / panel_row_bytes;
+  return fits < 128 ? 128 : fits > 384 ? 384 : fits;
+}
 
 constexpr std::int64_t round_up(std::int64_t value, std::int64_t multiple) {
   return (value + multiple - 1) / multiple * multiple;
 }
 
-// The depth is cut into near-equal blocks of at most KC (288 -> 144 + 144, not 256 + 32): a
-// thin last block would spend more on loading and storing C tiles than on FMAs. The cut
-// depends only on k, so it is part of the fixed summation order.
-constexpr std::int64_t depth_step(std::int64_t k) {
+// The depth is cut into near-equal blocks of at most `depth_block` (KC = 384: 400 -> 200 +
+// 200, not 384 + 16): a thin last block would spend more on loading and storing C tiles
+// than on FMAs. The cut depends only on k and the kernel, so it is part of the fixed
+// summation order.
+constexpr std::int64_t depth_step(std::int64_t k, std::int64_t depth_block) {
   const std::int64_t blocks = (k + depth_block - 1) / depth_block;
   return (k + blocks - 1) / blocks;
 }
