@@ -12,7 +12,10 @@ namespace ddpm::gemm_detail {
 
 // C = tile + beta · C on the stored `rows` x `columns` corner of an edge tile (tile: MR rows
 // of NR values, alpha applied). Out of line: the full-tile path is the one that matters.
-template <class T, int NR>
+// Arch is in the signature although the body does not use it: each microkernel_<arch>.cpp
+// compiles this with its own ISA flags, and instantiations that shared a name would be
+// merged by the linker into one, possibly built for an instruction set this CPU lacks.
+template <class T, class Arch, int NR>
 __attribute__((noinline)) void store_edge_tile(const T* tile, T* c, std::int64_t c_row_stride, T beta,
                                                std::int64_t rows, std::int64_t columns) {
   for (std::int64_t r = 0; r < rows; ++r)
@@ -60,7 +63,7 @@ __attribute__((always_inline)) inline void multiply_tile(std::int64_t kc, ARow a
     alignas(64) T tile[MR * NR];
     (((left[R] * alpha_batch).store_aligned(tile + R * NR), (right[R] * alpha_batch).store_aligned(tile + R * NR + width)),
      ...);
-    store_edge_tile<T, NR>(tile, c, c_row_stride, beta, rows, columns);
+    store_edge_tile<T, Arch, NR>(tile, c, c_row_stride, beta, rows, columns);
   } else if (beta == T(0)) {  // C is not read: it may hold garbage (even NaN) in a fresh buffer
     (((left[R] * alpha_batch).store_unaligned(c + R * c_row_stride),
       (right[R] * alpha_batch).store_unaligned(c + R * c_row_stride + width)),
