@@ -8,6 +8,7 @@
 #include "tensor/kernel_path.hpp"
 #include "tensor/parallel.hpp"
 #include "tensor/strided_loop.hpp"
+#include "tensor/vector_sigmoid.hpp"
 
 namespace ddpm {
 namespace {
@@ -29,11 +30,16 @@ struct RsqrtFunction {
 };
 struct SquareFunction { template <class V> V operator()(V x) const { return x * x; } };
 struct TanhFunction { template <class V> V operator()(V x) const { using std::tanh; using xsimd::tanh; return tanh(x); } };
+// Vectors take the shorter-chained exponential of vector_sigmoid.hpp (float) or xsimd's.
 struct SigmoidFunction {
-  template <class V> V operator()(V x) const { using std::exp; using xsimd::exp; return V(1) / (V(1) + exp(-x)); }
+  template <class T> T operator()(T x) const { return T(1) / (T(1) + std::exp(-x)); }
+  template <class T, class A> xsimd::batch<T, A> operator()(xsimd::batch<T, A> x) const { return sigmoid_of_negated(-x); }
 };
 struct SiluFunction {
-  template <class V> V operator()(V x) const { using std::exp; using xsimd::exp; return x / (V(1) + exp(-x)); }
+  template <class T> T operator()(T x) const { return x / (T(1) + std::exp(-x)); }
+  template <class T, class A> xsimd::batch<T, A> operator()(xsimd::batch<T, A> x) const {
+    return x * sigmoid_of_negated(-x);
+  }
 };
 struct SignFunction {
   template <class T> T operator()(T x) const { return static_cast<T>((x > 0) - (x < 0)); }

@@ -9,6 +9,8 @@
 #include <xsimd/xsimd.hpp>
 
 #include "tensor/parallel.hpp"
+#include "tensor/simd_tail.hpp"
+#include "tensor/vector_sigmoid.hpp"
 
 namespace ddpm {
 namespace {
@@ -31,9 +33,6 @@ Layout check_inputs(const char* op, const Tensor& input, std::int64_t groups, co
   return {input.size(0), channels, groups, channels / groups, input.size(2) * input.size(3)};
 }
 
-template <class T>
-T sigmoid_of(T z) { return T(1) / (T(1) + std::exp(-z)); }
-
 // Σ f(x[i]) in vector lanes (a fixed order), returned in double.
 template <class T, class Function>
 double sum_row(const T* x, std::int64_t count, Function&& function) {
@@ -50,22 +49,113 @@ double sum_row(const T* x, std::int64_t count, Function&& function) {
   return total;
 }
 
-// out[i] = f(x[i] * scale + shift), f = identity or SiLU, vectorised.
+// out[i] = f(x[i] * scale + shift), f = identity or SiLU, over one channel row.
 template <class T>
 void affine_row(const T* x, T* out, std::int64_t count, T scale, T shift, bool apply_silu) {
   using Batch = xsimd::batch<T>;
   constexpr std::int64_t width = Batch::size;
+  if (count < width) {
+    alignas(64) T x_lanes[width] = {}, out_lanes[width];
+    std::copy(x, x + count, x_lanes);
+    affine_row(x_lanes, out_lanes, width, scale, shift, apply_silu);
+    std::copy(out_lanes, out_lanes + count, out);
+    return;
+  }
+  const Batch minus_scale(-scale), minus_shift(-shift);
+  auto step = [&](std::int64_t i) {
+    // -z first: the sigmoid takes it, and z = -(-z) is exact.
+    const Batch minus_z = xsimd::fma(Batch::load_unaligned(x + i), minus_scale, minus_shift);
+    (apply_silu ? -minus_z * sigmoid_of_negated(minus_z) : -minus_z).store_unaligned(out + i);
+  };
   std::int64_t i = 0;
-  const Batch scale_batch(scale), shift_batch(shift), one(T(1));
-  for (; i + width <= count; i += width) {
-    Batch z = xsimd::fma(Batch::load_unaligned(x + i), scale_batch, shift_batch);
-    if (apply_silu) z = z / (one + xsimd::exp(-z));
-    z.store_unaligned(out + i);
+  for (; i + width <= count; i += width) step(i);
+  if (i < count) step(count - width);  // overlaps the last full vector: same values rewritten
+}
+
+// One channel of one image in the backward: its group's statistics, its affine
+// coefficients, and its row length (H·W).
+template <class T>
+struct ChannelRow {
+  T mean, inverse_std, gamma, beta;
+  std::int64_t area;
+};
+
+// Pass 1 of the backward over one channel row: dz, the gradient at the affine output
+// (through SiLU's derivative when applied), into `dz`; returns {Σ dz, Σ dz·x̂}.
+template <bool ApplySilu, class T>
+std::pair<double, double> output_gradient_row(const ChannelRow<T>& row, const T* x, const T* dy, T* dz) {
+  using Batch = xsimd::batch<T>;
+  constexpr std::int64_t width = Batch::size;
+  if (row.area < width) {
+    // Padded lanes have dy = 0, so dz = 0 there and the sums are unchanged.
+    alignas(64) T x_lanes[width] = {}, dy_lanes[width] = {}, dz_lanes[width];
+    std::copy(x, x + row.area, x_lanes);
+    std::copy(dy, dy + row.area, dy_lanes);
+    ChannelRow<T> padded = row;
+    padded.area = width;
+    const auto sums = output_gradient_row<ApplySilu>(padded, x_lanes, dy_lanes, dz_lanes);
+    std::copy(dz_lanes, dz_lanes + row.area, dz);
+    return sums;
   }
-  for (; i < count; ++i) {
-    const T z = x[i] * scale + shift;
-    out[i] = apply_silu ? z * sigmoid_of(z) : z;
+  const Batch mean(row.mean), inverse_std(row.inverse_std), one(T(1));
+  // -z = -(x̂ γ + β), so the sigmoid's argument comes from x in one subtraction and one FMA.
+  const Batch minus_scale(-row.inverse_std * row.gamma), minus_beta(-row.beta);
+  Batch lane_dz(T(0)), lane_dz_xhat(T(0));
+  auto step = [&](std::int64_t i, auto keep_lanes) {
+    const Batch centred = Batch::load_unaligned(x + i) - mean, g = Batch::load_unaligned(dy + i);
+    Batch d = g;
+    if constexpr (ApplySilu) {
+      // SiLU'(z) = s (1 + z (1 - s)), s = sigmoid(z).
+      const Batch minus_z = xsimd::fma(centred, minus_scale, minus_beta);
+      const Batch s = sigmoid_of_negated(minus_z);
+      d = g * s * xsimd::fnma(minus_z, one - s, one);
+    }
+    d.store_unaligned(dz + i);
+    d = keep_lanes(d);
+    lane_dz += d;
+    lane_dz_xhat = xsimd::fma(d, centred * inverse_std, lane_dz_xhat);
+  };
+  std::int64_t i = 0;
+  for (; i + width <= row.area; i += width) step(i, [](Batch d) { return d; });
+  if (i < row.area) {
+    // The vector ending at the row's end recomputes lanes before i (same inputs, same
+    // bits) and counts only the new ones.
+    const std::int64_t start = row.area - width;
+    const auto fresh = lanes_from<T>(i - start);
+    step(start, [&](Batch d) { return xsimd::select(fresh, d, Batch(T(0))); });
   }
+  // A channel's lanes hold a few dozen values each: summed in T, then carried in double.
+  return {xsimd::hadd(lane_dz), xsimd::hadd(lane_dz_xhat)};
+}
+
+// Pass 2 over one channel row: dx = inverse_std (γ dz - mean(γ dz) - x̂ mean(γ dz x̂)),
+// as dz (inverse_std γ) - (x - mean) (inverse_std² mean(γ dz x̂)) - inverse_std mean(γ dz).
+template <class T>
+void input_gradient_row(const ChannelRow<T>& row, T mean_dz_gamma, T mean_dz_gamma_xhat, const T* x, const T* dz,
+                        T* dx) {
+  using Batch = xsimd::batch<T>;
+  constexpr std::int64_t width = Batch::size;
+  if (row.area < width) {
+    alignas(64) T x_lanes[width] = {}, dz_lanes[width] = {}, dx_lanes[width];
+    std::copy(x, x + row.area, x_lanes);
+    std::copy(dz, dz + row.area, dz_lanes);
+    ChannelRow<T> padded = row;
+    padded.area = width;
+    input_gradient_row(padded, mean_dz_gamma, mean_dz_gamma_xhat, x_lanes, dz_lanes, dx_lanes);
+    std::copy(dx_lanes, dx_lanes + row.area, dx);
+    return;
+  }
+  const Batch mean(row.mean), dz_scale(row.inverse_std * row.gamma);
+  const Batch centred_scale(row.inverse_std * row.inverse_std * mean_dz_gamma_xhat);
+  const Batch minus_shift(-row.inverse_std * mean_dz_gamma);
+  auto step = [&](std::int64_t i) {
+    const Batch centred = Batch::load_unaligned(x + i) - mean;
+    xsimd::fma(Batch::load_unaligned(dz + i), dz_scale, xsimd::fnma(centred, centred_scale, minus_shift))
+        .store_unaligned(dx + i);
+  };
+  std::int64_t i = 0;
+  for (; i + width <= row.area; i += width) step(i);
+  if (i < row.area) step(row.area - width);  // overlaps the last full vector: same values rewritten
 }
 
 }  // namespace
@@ -131,74 +221,32 @@ GroupNormGradients group_norm_backward(const Tensor& output_gradient, const Tens
     // Per (image, channel) sums of dz and dz·x̂, reduced over images in order afterwards.
     std::vector<double> sum_dz(layout.batch * layout.channels), sum_dz_xhat(layout.batch * layout.channels);
     const std::int64_t group_size = layout.channels_per_group * layout.area;
-    using Batch = xsimd::batch<T>;
-    constexpr std::int64_t width = Batch::size;
     parallel_for(layout.batch * groups, groups_per_task(group_size), [&](std::int64_t begin, std::int64_t end) {
       // dz (the gradient at the affine output) for one group, kept for pass 2.
       thread_local std::vector<T> dz_buffer;
       dz_buffer.resize(static_cast<std::size_t>(group_size));
       for (std::int64_t task = begin; task < end; ++task) {
-        const T group_mean = mean_data[task], inverse_std_value = inverse_std_data[task];
+        const T group_mean = mean_data[task], group_inverse_std = inverse_std_data[task];
         const std::int64_t image = task / groups, first_channel = task % groups * layout.channels_per_group;
         double group_dz_gamma = 0, group_dz_gamma_xhat = 0;
-        // Pass 1: dz, and per-channel sums of dz and dz·x̂.
         for (std::int64_t c = 0; c < layout.channels_per_group; ++c) {
-          const std::int64_t channel = first_channel + c;
-          const T* xs = in + task * group_size + c * layout.area;
-          const T* gs = upstream + task * group_size + c * layout.area;
-          T* dz = dz_buffer.data() + c * layout.area;
-          const T gamma_value = gamma_data[channel], beta_value = beta_data[channel];
-          auto dz_of = [&](auto x, auto g) {
-            using V = decltype(x);
-            const V xhat = (x - V(group_mean)) * V(inverse_std_value);
-            if (!apply_silu) return std::pair{g, xhat};
-            const V z = xhat * V(gamma_value) + V(beta_value);
-            V s;
-            if constexpr (std::is_same_v<V, T>) s = T(1) / (T(1) + std::exp(-z));
-            else s = V(T(1)) / (V(T(1)) + xsimd::exp(-z));
-            return std::pair{g * s * (V(T(1)) + z * (V(T(1)) - s)), xhat};
-          };
-          Batch lane_dz(T(0)), lane_dz_xhat(T(0));
-          std::int64_t i = 0;
-          for (; i + width <= layout.area; i += width) {
-            const auto [d, xhat] = dz_of(Batch::load_unaligned(xs + i), Batch::load_unaligned(gs + i));
-            d.store_unaligned(dz + i);
-            lane_dz += d;
-            lane_dz_xhat += d * xhat;
-          }
-          alignas(64) T lanes_dz[width], lanes_dz_xhat[width];
-          lane_dz.store_aligned(lanes_dz);
-          lane_dz_xhat.store_aligned(lanes_dz_xhat);
-          double channel_dz = 0, channel_dz_xhat = 0;
-          for (std::int64_t lane = 0; lane < width; ++lane) channel_dz += lanes_dz[lane], channel_dz_xhat += lanes_dz_xhat[lane];
-          for (; i < layout.area; ++i) {
-            const auto [d, xhat] = dz_of(xs[i], gs[i]);
-            dz[i] = d;
-            channel_dz += d;
-            channel_dz_xhat += d * xhat;
-          }
+          const std::int64_t channel = first_channel + c, offset = task * group_size + c * layout.area;
+          const ChannelRow<T> row{group_mean, group_inverse_std, gamma_data[channel], beta_data[channel], layout.area};
+          const auto [channel_dz, channel_dz_xhat] =
+              apply_silu ? output_gradient_row<true>(row, in + offset, upstream + offset, dz_buffer.data() + c * layout.area)
+                         : output_gradient_row<false>(row, in + offset, upstream + offset, dz_buffer.data() + c * layout.area);
           sum_dz[image * layout.channels + channel] = channel_dz;
           sum_dz_xhat[image * layout.channels + channel] = channel_dz_xhat;
-          group_dz_gamma += channel_dz * gamma_value;
-          group_dz_gamma_xhat += channel_dz_xhat * gamma_value;
+          group_dz_gamma += channel_dz * row.gamma;
+          group_dz_gamma_xhat += channel_dz_xhat * row.gamma;
         }
         const T mean_dz_gamma = static_cast<T>(group_dz_gamma / static_cast<double>(group_size));
         const T mean_dz_gamma_xhat = static_cast<T>(group_dz_gamma_xhat / static_cast<double>(group_size));
-        // Pass 2: dx = inv_std (dz γ - mean(dz γ) - x̂ mean(dz γ x̂)).
         for (std::int64_t c = 0; c < layout.channels_per_group; ++c) {
-          const T gamma_value = gamma_data[first_channel + c];
-          const T* xs = in + task * group_size + c * layout.area;
-          const T* dz = dz_buffer.data() + c * layout.area;
-          T* out = dx + task * group_size + c * layout.area;
-          auto dx_of = [&](auto x, auto d) {
-            using V = decltype(x);
-            const V xhat = (x - V(group_mean)) * V(inverse_std_value);
-            return V(inverse_std_value) * (d * V(gamma_value) - V(mean_dz_gamma) - xhat * V(mean_dz_gamma_xhat));
-          };
-          std::int64_t i = 0;
-          for (; i + width <= layout.area; i += width)
-            dx_of(Batch::load_unaligned(xs + i), Batch::load_unaligned(dz + i)).store_unaligned(out + i);
-          for (; i < layout.area; ++i) out[i] = dx_of(xs[i], dz[i]);
+          const std::int64_t offset = task * group_size + c * layout.area;
+          const ChannelRow<T> row{group_mean, group_inverse_std, gamma_data[first_channel + c], T(0), layout.area};
+          input_gradient_row(row, mean_dz_gamma, mean_dz_gamma_xhat, in + offset, dz_buffer.data() + c * layout.area,
+                             dx + offset);
         }
       }
     });
