@@ -9,7 +9,6 @@
 #include <xsimd/xsimd.hpp>
 
 #include "tensor/parallel.hpp"
-#include "tensor/simd_tail.hpp"
 #include "tensor/vector_sigmoid.hpp"
 
 namespace ddpm {
@@ -49,113 +48,131 @@ double sum_row(const T* x, std::int64_t count, Function&& function) {
   return total;
 }
 
-// out[i] = f(x[i] * scale + shift), f = identity or SiLU, over one channel row.
+// True in lanes `first` and after: where the next channel begins in a vector, or the
+// lanes of an overlapping last vector not done before.
 template <class T>
-void affine_row(const T* x, T* out, std::int64_t count, T scale, T shift, bool apply_silu) {
-  using Batch = xsimd::batch<T>;
-  constexpr std::int64_t width = Batch::size;
-  if (count < width) {
-    alignas(64) T x_lanes[width] = {}, out_lanes[width];
-    std::copy(x, x + count, x_lanes);
-    affine_row(x_lanes, out_lanes, width, scale, shift, apply_silu);
-    std::copy(out_lanes, out_lanes + count, out);
-    return;
-  }
-  const Batch minus_scale(-scale), minus_shift(-shift);
-  auto step = [&](std::int64_t i) {
-    // -z first: the sigmoid takes it, and z = -(-z) is exact.
-    const Batch minus_z = xsimd::fma(Batch::load_unaligned(x + i), minus_scale, minus_shift);
-    (apply_silu ? -minus_z * sigmoid_of_negated(minus_z) : -minus_z).store_unaligned(out + i);
-  };
-  std::int64_t i = 0;
-  for (; i + width <= count; i += width) step(i);
-  if (i < count) step(count - width);  // overlaps the last full vector: same values rewritten
+xsimd::batch_bool<T> lanes_from(std::int64_t first) {
+  alignas(64) static constexpr T lane_index[16] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
+  static_assert(xsimd::batch<T>::size <= 16);
+  return xsimd::batch<T>::load_aligned(lane_index) >= xsimd::batch<T>(static_cast<T>(first));
 }
 
-// One channel of one image in the backward: its group's statistics, its affine
-// coefficients, and its row length (H·W).
-template <class T>
-struct ChannelRow {
-  T mean, inverse_std, gamma, beta;
-  std::int64_t area;
+// One vector of a group's flat row (channels_per_group rows of H·W >= width values, one
+// after another): where it starts, the channel of its first lane, the lane where the next
+// channel begins (width if none), and the first lane not done by the vector before it.
+// Vectors run across channel boundaries, so a 7 x 7 channel costs 49/8 vectors, not 7.
+struct VectorSpan {
+  std::int64_t start, channel, next_channel_lane, first_new_lane;
 };
 
-// Pass 1 of the backward over one channel row: dz, the gradient at the affine output
-// (through SiLU's derivative when applied), into `dz`; returns {Σ dz, Σ dz·x̂}.
-template <bool ApplySilu, class T>
-std::pair<double, double> output_gradient_row(const ChannelRow<T>& row, const T* x, const T* dy, T* dz) {
-  using Batch = xsimd::batch<T>;
-  constexpr std::int64_t width = Batch::size;
-  if (row.area < width) {
-    // Padded lanes have dy = 0, so dz = 0 there and the sums are unchanged.
-    alignas(64) T x_lanes[width] = {}, dy_lanes[width] = {}, dz_lanes[width];
-    std::copy(x, x + row.area, x_lanes);
-    std::copy(dy, dy + row.area, dy_lanes);
-    ChannelRow<T> padded = row;
-    padded.area = width;
-    const auto sums = output_gradient_row<ApplySilu>(padded, x_lanes, dy_lanes, dz_lanes);
-    std::copy(dz_lanes, dz_lanes + row.area, dz);
-    return sums;
+// Visits a group's vectors in order: from the row's start, the last one ending at the
+// row's end (overlapping the one before when the row is not a whole number of vectors).
+template <class T, class Visit>
+void for_each_span(std::int64_t channels, std::int64_t area, Visit&& visit) {
+  constexpr std::int64_t width = xsimd::batch<T>::size;
+  const std::int64_t size = channels * area;
+  std::int64_t start = 0, channel = 0, channel_end = area;
+  for (; start + width <= size; start += width) {
+    if (start >= channel_end) ++channel, channel_end += area;  // area >= width: one step at most
+    visit(VectorSpan{start, channel, std::min(width, channel_end - start), 0});
   }
-  const Batch mean(row.mean), inverse_std(row.inverse_std), one(T(1));
-  // -z = -(x̂ γ + β), so the sigmoid's argument comes from x in one subtraction and one FMA.
-  const Batch minus_scale(-row.inverse_std * row.gamma), minus_beta(-row.beta);
-  Batch lane_dz(T(0)), lane_dz_xhat(T(0));
-  auto step = [&](std::int64_t i, auto keep_lanes) {
-    const Batch centred = Batch::load_unaligned(x + i) - mean, g = Batch::load_unaligned(dy + i);
+  // The last vector lies in the last channel, since area >= width.
+  if (start < size) visit(VectorSpan{size - width, channels - 1, width, start - (size - width)});
+}
+
+// A per-channel coefficient as a vector for a span: channel's value, and the next
+// channel's in the lanes from next_channel_lane on.
+template <class T>
+xsimd::batch<T> coefficient_for(const VectorSpan& span, const T* per_channel) {
+  using Batch = xsimd::batch<T>;
+  const Batch own(per_channel[span.channel]);
+  if (span.next_channel_lane == static_cast<std::int64_t>(Batch::size)) return own;
+  return xsimd::select(lanes_from<T>(span.next_channel_lane), Batch(per_channel[span.channel + 1]), own);
+}
+
+// out = f(x·scale_c + shift_c) over a group's row, f = identity or SiLU, given the
+// per-channel coefficients negated (SiLU's sigmoid takes -z; z = -(-z) is exact).
+template <bool ApplySilu, class T>
+void affine_group(std::int64_t channels, std::int64_t area, const T* minus_scale, const T* minus_shift, const T* x,
+                  T* out) {
+  using Batch = xsimd::batch<T>;
+  for_each_span<T>(channels, area, [&](const VectorSpan& span) {
+    const Batch minus_z = xsimd::fma(Batch::load_unaligned(x + span.start), coefficient_for(span, minus_scale),
+                                     coefficient_for(span, minus_shift));
+    if constexpr (ApplySilu) (-minus_z * sigmoid_of_negated(minus_z)).store_unaligned(out + span.start);
+    else (-minus_z).store_unaligned(out + span.start);
+  });
+}
+
+// A group of one image in the backward: statistics and per-channel coefficients.
+template <class T>
+struct GroupCoefficients {
+  T mean, inverse_std;
+  std::int64_t channels, area;
+  const T* minus_scale;  // [channels] -inverse_std γ: -z = (x - mean) (-inverse_std γ) - β
+  const T* minus_beta;   // [channels]
+  const T* dz_scale;     // [channels] inverse_std γ, for pass 2
+};
+
+// Pass 1 of the backward over a group: dz, the gradient at the affine output (through
+// SiLU's derivative when applied), into `dz`; Σ dz and Σ dz·x̂ per channel into the sums.
+template <bool ApplySilu, class T>
+void output_gradient_group(const GroupCoefficients<T>& group, const T* x, const T* dy, T* dz, double* channel_dz,
+                           double* channel_dz_xhat) {
+  using Batch = xsimd::batch<T>;
+  const Batch mean(group.mean), inverse_std(group.inverse_std), one(T(1)), zero(T(0));
+  Batch lane_dz = zero, lane_dz_xhat = zero;
+  std::int64_t current = 0;
+  auto finish_channel = [&] {
+    // Each lane holds H·W / width of a channel's values: summed in T, then carried in double.
+    channel_dz[current] = xsimd::hadd(lane_dz);
+    channel_dz_xhat[current] = xsimd::hadd(lane_dz_xhat);
+    lane_dz = lane_dz_xhat = zero;
+    ++current;
+  };
+  for_each_span<T>(group.channels, group.area, [&](const VectorSpan& span) {
+    const Batch centred = Batch::load_unaligned(x + span.start) - mean, g = Batch::load_unaligned(dy + span.start);
     Batch d = g;
     if constexpr (ApplySilu) {
       // SiLU'(z) = s (1 + z (1 - s)), s = sigmoid(z).
-      const Batch minus_z = xsimd::fma(centred, minus_scale, minus_beta);
+      const Batch minus_z =
+          xsimd::fma(centred, coefficient_for(span, group.minus_scale), coefficient_for(span, group.minus_beta));
       const Batch s = sigmoid_of_negated(minus_z);
       d = g * s * xsimd::fnma(minus_z, one - s, one);
     }
-    d.store_unaligned(dz + i);
-    d = keep_lanes(d);
-    lane_dz += d;
-    lane_dz_xhat = xsimd::fma(d, centred * inverse_std, lane_dz_xhat);
-  };
-  std::int64_t i = 0;
-  for (; i + width <= row.area; i += width) step(i, [](Batch d) { return d; });
-  if (i < row.area) {
-    // The vector ending at the row's end recomputes lanes before i (same inputs, same
-    // bits) and counts only the new ones.
-    const std::int64_t start = row.area - width;
-    const auto fresh = lanes_from<T>(i - start);
-    step(start, [&](Batch d) { return xsimd::select(fresh, d, Batch(T(0))); });
-  }
-  // A channel's lanes hold a few dozen values each: summed in T, then carried in double.
-  return {xsimd::hadd(lane_dz), xsimd::hadd(lane_dz_xhat)};
+    d.store_unaligned(dz + span.start);
+    if (span.first_new_lane > 0) d = xsimd::select(lanes_from<T>(span.first_new_lane), d, zero);
+    const Batch d_xhat = d * (centred * inverse_std);
+    if (span.next_channel_lane == static_cast<std::int64_t>(Batch::size)) {
+      lane_dz += d;
+      lane_dz_xhat += d_xhat;
+    } else {
+      const auto next = lanes_from<T>(span.next_channel_lane);
+      lane_dz += xsimd::select(next, zero, d);
+      lane_dz_xhat += xsimd::select(next, zero, d_xhat);
+      finish_channel();
+      lane_dz = xsimd::select(next, d, zero);
+      lane_dz_xhat = xsimd::select(next, d_xhat, zero);
+    }
+    if (span.start + static_cast<std::int64_t>(Batch::size) == (current + 1) * group.area) finish_channel();
+  });
 }
 
-// Pass 2 over one channel row: dx = inverse_std (γ dz - mean(γ dz) - x̂ mean(γ dz x̂)),
-// as dz (inverse_std γ) - (x - mean) (inverse_std² mean(γ dz x̂)) - inverse_std mean(γ dz).
+// Pass 2 over a group: dx = inverse_std (γ dz - mean(γ dz) - x̂ mean(γ dz x̂)), as
+// dz (inverse_std γ) - (x - mean) (inverse_std² mean(γ dz x̂)) - inverse_std mean(γ dz).
 template <class T>
-void input_gradient_row(const ChannelRow<T>& row, T mean_dz_gamma, T mean_dz_gamma_xhat, const T* x, const T* dz,
-                        T* dx) {
+void input_gradient_group(const GroupCoefficients<T>& group, T mean_dz_gamma, T mean_dz_gamma_xhat, const T* x,
+                          const T* dz, T* dx) {
   using Batch = xsimd::batch<T>;
-  constexpr std::int64_t width = Batch::size;
-  if (row.area < width) {
-    alignas(64) T x_lanes[width] = {}, dz_lanes[width] = {}, dx_lanes[width];
-    std::copy(x, x + row.area, x_lanes);
-    std::copy(dz, dz + row.area, dz_lanes);
-    ChannelRow<T> padded = row;
-    padded.area = width;
-    input_gradient_row(padded, mean_dz_gamma, mean_dz_gamma_xhat, x_lanes, dz_lanes, dx_lanes);
-    std::copy(dx_lanes, dx_lanes + row.area, dx);
-    return;
-  }
-  const Batch mean(row.mean), dz_scale(row.inverse_std * row.gamma);
-  const Batch centred_scale(row.inverse_std * row.inverse_std * mean_dz_gamma_xhat);
-  const Batch minus_shift(-row.inverse_std * mean_dz_gamma);
-  auto step = [&](std::int64_t i) {
-    const Batch centred = Batch::load_unaligned(x + i) - mean;
-    xsimd::fma(Batch::load_unaligned(dz + i), dz_scale, xsimd::fnma(centred, centred_scale, minus_shift))
-        .store_unaligned(dx + i);
-  };
-  std::int64_t i = 0;
-  for (; i + width <= row.area; i += width) step(i);
-  if (i < row.area) step(row.area - width);  // overlaps the last full vector: same values rewritten
+  const Batch mean(group.mean);
+  const Batch centred_scale(group.inverse_std * group.inverse_std * mean_dz_gamma_xhat);
+  const Batch minus_shift(-group.inverse_std * mean_dz_gamma);
+  for_each_span<T>(group.channels, group.area, [&](const VectorSpan& span) {
+    const Batch centred = Batch::load_unaligned(x + span.start) - mean;
+    xsimd::fma(Batch::load_unaligned(dz + span.start), coefficient_for(span, group.dz_scale),
+               xsimd::fnma(centred, centred_scale, minus_shift))
+        .store_unaligned(dx + span.start);
+  });
 }
 
 }  // namespace
@@ -174,7 +191,13 @@ GroupNormOutput group_norm(const Tensor& input, std::int64_t groups, const Tenso
     T* mean_data = result.mean.data<T>();
     T* inverse_std_data = result.inverse_std.data<T>();
     const std::int64_t group_size = layout.channels_per_group * layout.area;
+    constexpr std::int64_t width = xsimd::batch<T>::size;
+    // Rows shorter than a vector (images under 3 x 3) run one channel at a time, padded.
+    const bool padded_rows = layout.area < width;
     parallel_for(layout.batch * groups, groups_per_task(group_size), [&](std::int64_t begin, std::int64_t end) {
+      thread_local std::vector<T> coefficients, padded;
+      coefficients.resize(static_cast<std::size_t>(2 * layout.channels_per_group));
+      if (padded_rows) padded.assign(static_cast<std::size_t>(2 * width), T(0));
       for (std::int64_t task = begin; task < end; ++task) {
         const T* data = in + task * group_size;
         // Two passes (mean, then squared deviations) over data that stays in cache:
@@ -186,12 +209,24 @@ GroupNormOutput group_norm(const Tensor& input, std::int64_t groups, const Tenso
         mean_data[task] = static_cast<T>(group_mean);
         inverse_std_data[task] = static_cast<T>(inverse_std);
         const std::int64_t first_channel = task % groups * layout.channels_per_group;
+        T* minus_scale = coefficients.data();
+        T* minus_shift = minus_scale + layout.channels_per_group;
         for (std::int64_t c = 0; c < layout.channels_per_group; ++c) {
-          const std::int64_t channel = first_channel + c;
-          const T scale = static_cast<T>(inverse_std * gamma_data[channel]);
-          const T shift = static_cast<T>(beta_data[channel] - group_mean * inverse_std * gamma_data[channel]);
-          affine_row(data + c * layout.area, out + task * group_size + c * layout.area, layout.area, scale, shift,
-                     apply_silu);
+          const double gamma_value = gamma_data[first_channel + c], beta_value = beta_data[first_channel + c];
+          minus_scale[c] = static_cast<T>(-inverse_std * gamma_value);
+          minus_shift[c] = static_cast<T>(group_mean * inverse_std * gamma_value - beta_value);
+        }
+        T* group_out = out + task * group_size;
+        if (!padded_rows) {
+          if (apply_silu) affine_group<true>(layout.channels_per_group, layout.area, minus_scale, minus_shift, data, group_out);
+          else affine_group<false>(layout.channels_per_group, layout.area, minus_scale, minus_shift, data, group_out);
+          continue;
+        }
+        for (std::int64_t c = 0; c < layout.channels_per_group; ++c) {
+          std::copy(data + c * layout.area, data + (c + 1) * layout.area, padded.data());
+          if (apply_silu) affine_group<true>(1, width, minus_scale + c, minus_shift + c, padded.data(), padded.data() + width);
+          else affine_group<false>(1, width, minus_scale + c, minus_shift + c, padded.data(), padded.data() + width);
+          std::copy(padded.data() + width, padded.data() + width + layout.area, group_out + c * layout.area);
         }
       }
     });
@@ -218,35 +253,70 @@ GroupNormGradients group_norm_backward(const Tensor& output_gradient, const Tens
     const T* mean_data = mean_values.data<T>();
     const T* inverse_std_data = inverse_std_values.data<T>();
     T* dx = gradients.input.data<T>();
+    constexpr std::int64_t width = xsimd::batch<T>::size;
+    // Rows shorter than a vector (images under 3 x 3) run one channel at a time in a
+    // zero-padded copy: dy = 0 there, so dz = 0 and the sums are unchanged.
+    const bool padded_rows = layout.area < width;
+    const std::int64_t row_area = padded_rows ? width : layout.area;
+    const std::int64_t channels_per_pass = padded_rows ? 1 : layout.channels_per_group;
     // Per (image, channel) sums of dz and dz·x̂, reduced over images in order afterwards.
     std::vector<double> sum_dz(layout.batch * layout.channels), sum_dz_xhat(layout.batch * layout.channels);
     const std::int64_t group_size = layout.channels_per_group * layout.area;
     parallel_for(layout.batch * groups, groups_per_task(group_size), [&](std::int64_t begin, std::int64_t end) {
-      // dz (the gradient at the affine output) for one group, kept for pass 2.
-      thread_local std::vector<T> dz_buffer;
-      dz_buffer.resize(static_cast<std::size_t>(group_size));
+      // dz (the gradient at the affine output) for one group, kept for pass 2; per-channel
+      // coefficients; padded copies of x, dy and dx when rows are padded.
+      thread_local std::vector<T> dz_buffer, coefficients, padded;
+      dz_buffer.resize(static_cast<std::size_t>(layout.channels_per_group * row_area));
+      coefficients.resize(static_cast<std::size_t>(3 * layout.channels_per_group));
+      if (padded_rows) padded.assign(static_cast<std::size_t>(3 * width), T(0));
       for (std::int64_t task = begin; task < end; ++task) {
-        const T group_mean = mean_data[task], group_inverse_std = inverse_std_data[task];
         const std::int64_t image = task / groups, first_channel = task % groups * layout.channels_per_group;
+        const T group_mean = mean_data[task], group_inverse_std = inverse_std_data[task];
+        T* minus_scale = coefficients.data();
+        T* minus_beta = minus_scale + layout.channels_per_group;
+        T* dz_scale = minus_beta + layout.channels_per_group;
+        for (std::int64_t c = 0; c < layout.channels_per_group; ++c) {
+          dz_scale[c] = group_inverse_std * gamma_data[first_channel + c];
+          minus_scale[c] = -dz_scale[c];
+          minus_beta[c] = -beta_data[first_channel + c];
+        }
+        const T* xs = in + task * group_size;
+        const T* gs = upstream + task * group_size;
+        double* channel_dz = sum_dz.data() + image * layout.channels + first_channel;
+        double* channel_dz_xhat = sum_dz_xhat.data() + image * layout.channels + first_channel;
+        // Pass 1, over the group's row (or each padded channel row).
+        for (std::int64_t first = 0; first < layout.channels_per_group; first += channels_per_pass) {
+          const GroupCoefficients<T> pass{group_mean, group_inverse_std, channels_per_pass, row_area,
+                                          minus_scale + first, minus_beta + first, dz_scale + first};
+          const T* x_row = xs + first * layout.area;
+          const T* dy_row = gs + first * layout.area;
+          if (padded_rows) {
+            std::copy(x_row, x_row + layout.area, padded.data());
+            std::copy(dy_row, dy_row + layout.area, padded.data() + width);
+            x_row = padded.data();
+            dy_row = padded.data() + width;
+          }
+          T* dz = dz_buffer.data() + first * row_area;
+          if (apply_silu) output_gradient_group<true>(pass, x_row, dy_row, dz, channel_dz + first, channel_dz_xhat + first);
+          else output_gradient_group<false>(pass, x_row, dy_row, dz, channel_dz + first, channel_dz_xhat + first);
+        }
         double group_dz_gamma = 0, group_dz_gamma_xhat = 0;
         for (std::int64_t c = 0; c < layout.channels_per_group; ++c) {
-          const std::int64_t channel = first_channel + c, offset = task * group_size + c * layout.area;
-          const ChannelRow<T> row{group_mean, group_inverse_std, gamma_data[channel], beta_data[channel], layout.area};
-          const auto [channel_dz, channel_dz_xhat] =
-              apply_silu ? output_gradient_row<true>(row, in + offset, upstream + offset, dz_buffer.data() + c * layout.area)
-                         : output_gradient_row<false>(row, in + offset, upstream + offset, dz_buffer.data() + c * layout.area);
-          sum_dz[image * layout.channels + channel] = channel_dz;
-          sum_dz_xhat[image * layout.channels + channel] = channel_dz_xhat;
-          group_dz_gamma += channel_dz * row.gamma;
-          group_dz_gamma_xhat += channel_dz_xhat * row.gamma;
+          group_dz_gamma += channel_dz[c] * gamma_data[first_channel + c];
+          group_dz_gamma_xhat += channel_dz_xhat[c] * gamma_data[first_channel + c];
         }
         const T mean_dz_gamma = static_cast<T>(group_dz_gamma / static_cast<double>(group_size));
         const T mean_dz_gamma_xhat = static_cast<T>(group_dz_gamma_xhat / static_cast<double>(group_size));
-        for (std::int64_t c = 0; c < layout.channels_per_group; ++c) {
-          const std::int64_t offset = task * group_size + c * layout.area;
-          const ChannelRow<T> row{group_mean, group_inverse_std, gamma_data[first_channel + c], T(0), layout.area};
-          input_gradient_row(row, mean_dz_gamma, mean_dz_gamma_xhat, in + offset, dz_buffer.data() + c * layout.area,
-                             dx + offset);
+        // Pass 2.
+        for (std::int64_t first = 0; first < layout.channels_per_group; first += channels_per_pass) {
+          const GroupCoefficients<T> pass{group_mean, group_inverse_std, channels_per_pass, row_area,
+                                          minus_scale + first, minus_beta + first, dz_scale + first};
+          const T* x_row = xs + first * layout.area;
+          T* dx_row = dx + task * group_size + first * layout.area;
+          if (padded_rows) std::copy(x_row, x_row + layout.area, padded.data());
+          input_gradient_group(pass, mean_dz_gamma, mean_dz_gamma_xhat, padded_rows ? padded.data() : x_row,
+                               dz_buffer.data() + first * row_area, padded_rows ? padded.data() + 2 * width : dx_row);
+          if (padded_rows) std::copy(padded.data() + 2 * width, padded.data() + 2 * width + layout.area, dx_row);
         }
       }
     });
