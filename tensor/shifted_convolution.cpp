@@ -322,9 +322,12 @@ void weight_gradient_shifted(const PaddedPlanes<T>& planes, const KernelWindow& 
   const std::int64_t step = depth_step(pixels, kernel.kc);
   std::vector<T> transposed(static_cast<std::size_t>(round_up(taps, mr) * columns));  // [taps, columns]
 
-  const std::int64_t tiles = (taps + mr - 1) / mr;
-  const std::int64_t tasks = std::min<std::int64_t>(tiles, 2 * std::max(1, num_threads()));
-  const std::int64_t tiles_per_task = (tiles + tasks - 1) / tasks;
+  // Each task owns a run of C tiles (row tile, column panel) and sums every image into
+  // them in order. Split by tiles and panels both: a 1x1 kernel on 32 channels has only
+  // 6 row tiles, which 4 tasks cut 2 + 2 + 2 + 0 (one thread did twice the other's work).
+  const std::int64_t tiles = (taps + mr - 1) / mr, items = tiles * panels;
+  const std::int64_t tasks = std::min<std::int64_t>(items, 2 * std::max(1, num_threads()));
+  const std::int64_t items_per_task = (items + tasks - 1) / tasks;
   const std::int64_t per_image = columns * pixels;  // packed dYᵀ: panel j of image n at (n·panels + j)·pixels·nr
   const std::int64_t group = std::clamp<std::int64_t>((std::int64_t{1} << 21) / (per_image * sizeof(T)), 1, planes.batch);
   AlignedBuffer<T> packed(static_cast<std::size_t>(group * per_image));
@@ -343,21 +346,21 @@ void weight_gradient_shifted(const PaddedPlanes<T>& planes, const KernelWindow& 
     });
     parallel_for(tasks, 1, [&](std::int64_t begin, std::int64_t end) {
       for (std::int64_t task = begin; task < end; ++task) {
-        const std::int64_t first_tile = task * tiles_per_task, last_tile = std::min(tiles, first_tile + tiles_per_task);
+        const std::int64_t first_item = task * items_per_task, last_item = std::min(items, first_item + items_per_task);
         for (std::int64_t n = first; n < first + count; ++n) {
           const T* image = planes.data + n * planes.channels * offsets.plane;
           for (std::int64_t p0 = 0; p0 < pixels; p0 += step) {
             const std::int64_t depths = std::min(step, pixels - p0);
             const T beta = n == 0 && p0 == 0 ? T(0) : T(1);
-            for (std::int64_t j = 0; j < panels; ++j)
-              for (std::int64_t tile = first_tile; tile < last_tile; ++tile) {
-                const std::int64_t tap = tile * mr, rows = std::min(mr, taps - tap);
-                std::int64_t row_offsets[max_rows];
-                tile_offsets(offsets.tap_offsets.data(), tap, rows, mr, row_offsets);
-                kernel.run_gathered(depths, image, offsets.pixel_offsets.data() + p0, row_offsets,
-                                    packed.data + (((n - first) * panels + j) * pixels + p0) * nr,
-                                    transposed.data() + tap * columns + j * nr, columns, T(1), beta, rows, nr);
-              }
+            for (std::int64_t item = first_item; item < last_item; ++item) {
+              const std::int64_t j = item % panels, tile = item / panels;
+              const std::int64_t tap = tile * mr, rows = std::min(mr, taps - tap);
+              std::int64_t row_offsets[max_rows];
+              tile_offsets(offsets.tap_offsets.data(), tap, rows, mr, row_offsets);
+              kernel.run_gathered(depths, image, offsets.pixel_offsets.data() + p0, row_offsets,
+                                  packed.data + (((n - first) * panels + j) * pixels + p0) * nr,
+                                  transposed.data() + tap * columns + j * nr, columns, T(1), beta, rows, nr);
+            }
           }
         }
       }
