@@ -14,7 +14,7 @@
 namespace ddpm {
 namespace {
 
-// Groups per task: small groups (a 7 x 7 image's 2 channels are 98 values) are batched
+// Groups per task: small groups (a 7 x 7 image's 8 channels are 392 values) are batched
 // until a task has some 16K values, so scheduling does not cost more than the work.
 std::int64_t groups_per_task(std::int64_t group_size) { return std::max<std::int64_t>(1, (1 << 14) / group_size); }
 
