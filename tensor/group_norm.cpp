@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -104,6 +103,20 @@ void affine_group(std::int64_t channels, std::int64_t area, const T* minus_scale
   });
 }
 
+// Rows shorter than a vector (the smallest images) are copied into rows of `padded_area`
+// (one vector) whose tails stay zero, so the group walk always sees rows of at least a
+// vector; results are copied back with `unpad_rows`.
+template <class T>
+void pad_rows(const T* rows, std::int64_t count, std::int64_t area, std::int64_t padded_area, T* out) {
+  for (std::int64_t row = 0; row < count; ++row) std::copy(rows + row * area, rows + (row + 1) * area, out + row * padded_area);
+}
+
+template <class T>
+void unpad_rows(const T* padded, std::int64_t count, std::int64_t area, std::int64_t padded_area, T* out) {
+  for (std::int64_t row = 0; row < count; ++row)
+    std::copy(padded + row * padded_area, padded + row * padded_area + area, out + row * area);
+}
+
 // A group of one image in the backward: statistics and per-channel coefficients.
 template <class T>
 struct GroupCoefficients {
@@ -191,13 +204,13 @@ GroupNormOutput group_norm(const Tensor& input, std::int64_t groups, const Tenso
     T* mean_data = result.mean.data<T>();
     T* inverse_std_data = result.inverse_std.data<T>();
     const std::int64_t group_size = layout.channels_per_group * layout.area;
-    constexpr std::int64_t width = xsimd::batch<T>::size;
-    // Rows shorter than a vector (images under 3 x 3) run one channel at a time, padded.
-    const bool padded_rows = layout.area < width;
+    const std::int64_t row_area = std::max<std::int64_t>(layout.area, xsimd::batch<T>::size);
+    const bool padded_rows = row_area != layout.area;
+    const std::int64_t padded_size = layout.channels_per_group * row_area;
     parallel_for(layout.batch * groups, groups_per_task(group_size), [&](std::int64_t begin, std::int64_t end) {
       thread_local std::vector<T> coefficients, padded;
       coefficients.resize(static_cast<std::size_t>(2 * layout.channels_per_group));
-      if (padded_rows) padded.assign(static_cast<std::size_t>(2 * width), T(0));
+      if (padded_rows) padded.assign(static_cast<std::size_t>(2 * padded_size), T(0));
       for (std::int64_t task = begin; task < end; ++task) {
         const T* data = in + task * group_size;
         // Two passes (mean, then squared deviations) over data that stays in cache:
@@ -216,18 +229,16 @@ GroupNormOutput group_norm(const Tensor& input, std::int64_t groups, const Tenso
           minus_scale[c] = static_cast<T>(-inverse_std * gamma_value);
           minus_shift[c] = static_cast<T>(group_mean * inverse_std * gamma_value - beta_value);
         }
-        T* group_out = out + task * group_size;
-        if (!padded_rows) {
-          if (apply_silu) affine_group<true>(layout.channels_per_group, layout.area, minus_scale, minus_shift, data, group_out);
-          else affine_group<false>(layout.channels_per_group, layout.area, minus_scale, minus_shift, data, group_out);
-          continue;
+        const T* x_rows = data;
+        T* out_rows = out + task * group_size;
+        if (padded_rows) {
+          pad_rows(data, layout.channels_per_group, layout.area, row_area, padded.data());
+          x_rows = padded.data();
+          out_rows = padded.data() + padded_size;
         }
-        for (std::int64_t c = 0; c < layout.channels_per_group; ++c) {
-          std::copy(data + c * layout.area, data + (c + 1) * layout.area, padded.data());
-          if (apply_silu) affine_group<true>(1, width, minus_scale + c, minus_shift + c, padded.data(), padded.data() + width);
-          else affine_group<false>(1, width, minus_scale + c, minus_shift + c, padded.data(), padded.data() + width);
-          std::copy(padded.data() + width, padded.data() + width + layout.area, group_out + c * layout.area);
-        }
+        if (apply_silu) affine_group<true>(layout.channels_per_group, row_area, minus_scale, minus_shift, x_rows, out_rows);
+        else affine_group<false>(layout.channels_per_group, row_area, minus_scale, minus_shift, x_rows, out_rows);
+        if (padded_rows) unpad_rows(out_rows, layout.channels_per_group, layout.area, row_area, out + task * group_size);
       }
     });
   });
@@ -253,12 +264,11 @@ GroupNormGradients group_norm_backward(const Tensor& output_gradient, const Tens
     const T* mean_data = mean_values.data<T>();
     const T* inverse_std_data = inverse_std_values.data<T>();
     T* dx = gradients.input.data<T>();
-    constexpr std::int64_t width = xsimd::batch<T>::size;
-    // Rows shorter than a vector (images under 3 x 3) run one channel at a time in a
-    // zero-padded copy: dy = 0 there, so dz = 0 and the sums are unchanged.
-    const bool padded_rows = layout.area < width;
-    const std::int64_t row_area = padded_rows ? width : layout.area;
-    const std::int64_t channels_per_pass = padded_rows ? 1 : layout.channels_per_group;
+    // Padded rows (see pad_rows) have dy = 0 in their tails, so dz = 0 there and
+    // the sums are unchanged.
+    const std::int64_t row_area = std::max<std::int64_t>(layout.area, xsimd::batch<T>::size);
+    const bool padded_rows = row_area != layout.area;
+    const std::int64_t padded_size = layout.channels_per_group * row_area;
     // Per (image, channel) sums of dz and dz·x̂, reduced over images in order afterwards.
     std::vector<double> sum_dz(layout.batch * layout.channels), sum_dz_xhat(layout.batch * layout.channels);
     const std::int64_t group_size = layout.channels_per_group * layout.area;
@@ -266,40 +276,35 @@ GroupNormGradients group_norm_backward(const Tensor& output_gradient, const Tens
       // dz (the gradient at the affine output) for one group, kept for pass 2; per-channel
       // coefficients; padded copies of x, dy and dx when rows are padded.
       thread_local std::vector<T> dz_buffer, coefficients, padded;
-      dz_buffer.resize(static_cast<std::size_t>(layout.channels_per_group * row_area));
+      dz_buffer.resize(static_cast<std::size_t>(padded_size));
       coefficients.resize(static_cast<std::size_t>(3 * layout.channels_per_group));
-      if (padded_rows) padded.assign(static_cast<std::size_t>(3 * width), T(0));
+      if (padded_rows) padded.assign(static_cast<std::size_t>(3 * padded_size), T(0));
       for (std::int64_t task = begin; task < end; ++task) {
         const std::int64_t image = task / groups, first_channel = task % groups * layout.channels_per_group;
-        const T group_mean = mean_data[task], group_inverse_std = inverse_std_data[task];
         T* minus_scale = coefficients.data();
         T* minus_beta = minus_scale + layout.channels_per_group;
         T* dz_scale = minus_beta + layout.channels_per_group;
         for (std::int64_t c = 0; c < layout.channels_per_group; ++c) {
-          dz_scale[c] = group_inverse_std * gamma_data[first_channel + c];
+          dz_scale[c] = inverse_std_data[task] * gamma_data[first_channel + c];
           minus_scale[c] = -dz_scale[c];
           minus_beta[c] = -beta_data[first_channel + c];
         }
-        const T* xs = in + task * group_size;
-        const T* gs = upstream + task * group_size;
+        const GroupCoefficients<T> group{mean_data[task], inverse_std_data[task], layout.channels_per_group, row_area,
+                                         minus_scale, minus_beta, dz_scale};
+        const T* x_rows = in + task * group_size;
+        const T* dy_rows = upstream + task * group_size;
+        T* dx_rows = dx + task * group_size;
+        if (padded_rows) {
+          pad_rows(x_rows, layout.channels_per_group, layout.area, row_area, padded.data());
+          pad_rows(dy_rows, layout.channels_per_group, layout.area, row_area, padded.data() + padded_size);
+          x_rows = padded.data();
+          dy_rows = padded.data() + padded_size;
+          dx_rows = padded.data() + 2 * padded_size;
+        }
         double* channel_dz = sum_dz.data() + image * layout.channels + first_channel;
         double* channel_dz_xhat = sum_dz_xhat.data() + image * layout.channels + first_channel;
-        // Pass 1, over the group's row (or each padded channel row).
-        for (std::int64_t first = 0; first < layout.channels_per_group; first += channels_per_pass) {
-          const GroupCoefficients<T> pass{group_mean, group_inverse_std, channels_per_pass, row_area,
-                                          minus_scale + first, minus_beta + first, dz_scale + first};
-          const T* x_row = xs + first * layout.area;
-          const T* dy_row = gs + first * layout.area;
-          if (padded_rows) {
-            std::copy(x_row, x_row + layout.area, padded.data());
-            std::copy(dy_row, dy_row + layout.area, padded.data() + width);
-            x_row = padded.data();
-            dy_row = padded.data() + width;
-          }
-          T* dz = dz_buffer.data() + first * row_area;
-          if (apply_silu) output_gradient_group<true>(pass, x_row, dy_row, dz, channel_dz + first, channel_dz_xhat + first);
-          else output_gradient_group<false>(pass, x_row, dy_row, dz, channel_dz + first, channel_dz_xhat + first);
-        }
+        if (apply_silu) output_gradient_group<true>(group, x_rows, dy_rows, dz_buffer.data(), channel_dz, channel_dz_xhat);
+        else output_gradient_group<false>(group, x_rows, dy_rows, dz_buffer.data(), channel_dz, channel_dz_xhat);
         double group_dz_gamma = 0, group_dz_gamma_xhat = 0;
         for (std::int64_t c = 0; c < layout.channels_per_group; ++c) {
           group_dz_gamma += channel_dz[c] * gamma_data[first_channel + c];
@@ -307,17 +312,8 @@ GroupNormGradients group_norm_backward(const Tensor& output_gradient, const Tens
         }
         const T mean_dz_gamma = static_cast<T>(group_dz_gamma / static_cast<double>(group_size));
         const T mean_dz_gamma_xhat = static_cast<T>(group_dz_gamma_xhat / static_cast<double>(group_size));
-        // Pass 2.
-        for (std::int64_t first = 0; first < layout.channels_per_group; first += channels_per_pass) {
-          const GroupCoefficients<T> pass{group_mean, group_inverse_std, channels_per_pass, row_area,
-                                          minus_scale + first, minus_beta + first, dz_scale + first};
-          const T* x_row = xs + first * layout.area;
-          T* dx_row = dx + task * group_size + first * layout.area;
-          if (padded_rows) std::copy(x_row, x_row + layout.area, padded.data());
-          input_gradient_group(pass, mean_dz_gamma, mean_dz_gamma_xhat, padded_rows ? padded.data() : x_row,
-                               dz_buffer.data() + first * row_area, padded_rows ? padded.data() + 2 * width : dx_row);
-          if (padded_rows) std::copy(padded.data() + 2 * width, padded.data() + 2 * width + layout.area, dx_row);
-        }
+        input_gradient_group(group, mean_dz_gamma, mean_dz_gamma_xhat, x_rows, dz_buffer.data(), dx_rows);
+        if (padded_rows) unpad_rows(dx_rows, layout.channels_per_group, layout.area, row_area, dx + task * group_size);
       }
     });
     T* d_gamma = gradients.gamma.data<T>();
