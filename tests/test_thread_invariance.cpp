@@ -11,7 +11,7 @@ void check_thread_invariance(const char* name, Op&& op) {
   set_num_threads(2);
   const Tensor two = op();
   set_num_threads(0);
-  INFO(name);
+  INFO(std::string(name));  // a bare const char* is logged as its address
   CHECK(bitwise_equal(one, two));
 }
 
@@ -34,6 +34,10 @@ TEST_CASE("kernels give bitwise identical results on 1 and 2 threads") {
   check_thread_invariance("matmul", [&] { return matmul(a, b); });
   const Tensor big_a = random_tensor({700, 600}, 75, DType::Float32), big_b = random_tensor({600, 530}, 76, DType::Float32);
   check_thread_invariance("matmul 700x600x530", [&] { return matmul(big_a, big_b.transpose(0, 1).contiguous().transpose(0, 1)); });
+  // Three wide, deep products: independent tasks on one thread, shared B panels on two
+  // (fewer batches than 2 x threads), both over the same deep depth blocks.
+  const Tensor wide_a = random_tensor({3, 300, 1100}, 79, DType::Float32), wide_b = random_tensor({3, 1100, 260}, 80, DType::Float32);
+  check_thread_invariance("batched wide matmul", [&] { return matmul(wide_a, wide_b); });
   const Tensor batched = random_tensor({8, 49, 64}, 77, DType::Float32);
   check_thread_invariance("batched matmul", [&] { return matmul(batched, batched.transpose(1, 2)); });
   const Tensor image = random_tensor({8, 32, 14, 14}, 78, DType::Float32);

@@ -76,7 +76,8 @@ void multiply_block(const GemmProblem<T>& problem, const gemm_detail::Microkerne
 // Many small products, or one with a single row block: independent tasks over (batch,
 // row block, column block), each packing its own panels and running the whole depth.
 template <class T>
-void gemm_independent_tasks(const GemmProblem<T>& problem, const gemm_detail::Microkernel<T>& kernel) {
+void gemm_independent_tasks(const GemmProblem<T>& problem, const gemm_detail::Microkernel<T>& kernel,
+                            std::int64_t depth_block) {
   const std::int64_t m = problem.m, n = problem.n, k = problem.k, nr = kernel.nr;
   const std::int64_t threads = std::max(1, num_threads());
   // One product with few rows: thinner row blocks rather than column splits, since every
@@ -90,7 +91,7 @@ void gemm_independent_tasks(const GemmProblem<T>& problem, const gemm_detail::Mi
       std::max<std::int64_t>(1, (wanted_tasks + problem.batches * row_blocks - 1) / (problem.batches * row_blocks));
   const std::int64_t column_block = std::clamp(round_up((n + column_splits - 1) / column_splits, nr), nr, max_column_block);
   const std::int64_t column_blocks = (n + column_block - 1) / column_block;
-  const std::int64_t step = depth_step(k, kernel.kc);
+  const std::int64_t step = depth_step(k, depth_block);
   // A shared by all batches is packed once, as row block x depth block pieces laid end to
   // end: piece (i0, p0) starts at i0 * k + p0 * rows_padded(i0).
   std::unique_ptr<AlignedBuffer<T>> shared_a;
@@ -114,7 +115,7 @@ void gemm_independent_tasks(const GemmProblem<T>& problem, const gemm_detail::Mi
       const std::int64_t i0 = (task / column_blocks % row_blocks) * block_rows;
       const std::int64_t j0 = task % column_blocks * column_block;
       const std::int64_t rows = std::min(block_rows, m - i0), columns = std::min(column_block, n - j0);
-      T* packed_b = scratch<T>(1, static_cast<std::size_t>(round_up(columns, nr) * kernel.kc));
+      T* packed_b = scratch<T>(1, static_cast<std::size_t>(round_up(columns, nr) * step));
       for (std::int64_t p0 = 0; p0 < k; p0 += step) {
         const std::int64_t depths = std::min(step, k - p0);
         problem.pack_b(b, p0, j0, depths, columns, nr, packed_b);
@@ -128,7 +129,8 @@ void gemm_independent_tasks(const GemmProblem<T>& problem, const gemm_detail::Mi
 // One large product: the BLIS loop order. Each KC x NC block of B is packed once, by all
 // threads together, and shared by the tasks over row blocks (and column parts).
 template <class T>
-void gemm_shared_panels(const GemmProblem<T>& problem, const gemm_detail::Microkernel<T>& kernel, std::int64_t b) {
+void gemm_shared_panels(const GemmProblem<T>& problem, const gemm_detail::Microkernel<T>& kernel, std::int64_t b,
+                        std::int64_t depth_block) {
   const std::int64_t m = problem.m, n = problem.n, k = problem.k, nr = kernel.nr;
   // Row blocks of near-equal height, as many as a multiple of the thread count, so no
   // thread waits on a thin last block.
@@ -140,14 +142,14 @@ void gemm_shared_panels(const GemmProblem<T>& problem, const gemm_detail::Microk
   // and one thread waiting at every depth block's barrier.
   const std::int64_t row_tiles = (m + kernel.mr - 1) / kernel.mr;
   auto block_start = [&](std::int64_t block) { return std::min(m, block * row_tiles / row_blocks * kernel.mr); };
-  AlignedBuffer<T> packed_b(static_cast<std::size_t>(round_up(std::min(n, max_column_block), nr) * kernel.kc));
+  const std::int64_t step = depth_step(k, depth_block);
+  AlignedBuffer<T> packed_b(static_cast<std::size_t>(round_up(std::min(n, max_column_block), nr) * step));
   for (std::int64_t j0 = 0; j0 < n; j0 += max_column_block) {
     const std::int64_t columns = std::min(max_column_block, n - j0);
     const std::int64_t panels = (columns + nr - 1) / nr;
     const std::int64_t wanted_tasks = 8 * threads;
     const std::int64_t column_parts = std::clamp<std::int64_t>((wanted_tasks + row_blocks - 1) / row_blocks, 1, panels);
     const std::int64_t panels_per_part = (panels + column_parts - 1) / column_parts;
-    const std::int64_t step = depth_step(k, kernel.kc);
     for (std::int64_t p0 = 0; p0 < k; p0 += step) {
       const std::int64_t depths = std::min(step, k - p0);
       const std::int64_t pack_grain = std::max<std::int64_t>(1, panels / (4 * std::max(1, num_threads())));
@@ -181,14 +183,17 @@ void gemm_run(const GemmProblem<T>& problem) {
     return;
   }
   // Both schedules run the same microkernel calls over the same depth blocks in the same
-  // order for every C tile, so the choice never changes the result.
+  // order for every C tile, so the choice never changes the result; the depth block
+  // depends on the shape alone, never on the thread count.
   const bool large = problem.m > row_block && problem.n >= 4 * kernel.nr && problem.k > kernel.kc;
+  const bool wide = problem.n >= 16 * kernel.nr;  // each packed A block serves 16 B panels or more
+  const std::int64_t depth_block = large && wide ? kernel.deep_kc : kernel.kc;
   const bool shared = problem.schedule == GemmSchedule::SharedPanels ||
                       (problem.schedule == GemmSchedule::Auto && large && problem.batches < 2 * num_threads());
   if (shared) {
-    for (std::int64_t b = 0; b < problem.batches; ++b) gemm_shared_panels(problem, kernel, b);
+    for (std::int64_t b = 0; b < problem.batches; ++b) gemm_shared_panels(problem, kernel, b, depth_block);
   } else {
-    gemm_independent_tasks(problem, kernel);
+    gemm_independent_tasks(problem, kernel, depth_block);
   }
 }
 
