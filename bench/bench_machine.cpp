@@ -6,38 +6,22 @@
 
 #include <xsimd/xsimd.hpp>
 
+#include "bench/fma_peak.hpp"
 #include "tensor/parallel.hpp"
 #include "tensor/storage.hpp"
 
 namespace {
 
-// Ten independent FMA chains per thread hide the FMA latency; the result is kept live so
-// the compiler cannot drop the loop.
+// The FMA chains of fma_peak.hpp, on 1 and 2 threads.
 void peak_fma(benchmark::State& state) {
-  using Batch = xsimd::batch<float>;
-  constexpr int chains = 10;
-  constexpr std::int64_t iterations = 1 << 20;
   const int threads = static_cast<int>(state.range(0));
-  std::vector<float> sink(threads * 64);
-  for (auto _ : state) {
-    ddpm::parallel_for(threads, 1, [&](std::int64_t begin, std::int64_t end) {
-      for (std::int64_t t = begin; t < end; ++t) {
-        Batch accumulators[chains];
-        for (int c = 0; c < chains; ++c) accumulators[c] = Batch(1.0f + c * 1e-3f);
-        const Batch scale(0.999999f), shift(1e-7f);
-        for (std::int64_t i = 0; i < iterations; ++i)
-          for (int c = 0; c < chains; ++c) accumulators[c] = xsimd::fma(accumulators[c], scale, shift);
-        Batch total = accumulators[0];
-        for (int c = 1; c < chains; ++c) total += accumulators[c];
-        total.store_unaligned(sink.data() + t * 64);
-      }
-    });
-    benchmark::DoNotOptimize(sink.data());
-  }
-  const double flops_per_iteration = 2.0 * Batch::size * chains * iterations * threads;
+  std::vector<float> sink;
+  double flops_per_iteration = 0;
+  for (auto _ : state) flops_per_iteration = ddpm::bench::run_fma_chains(threads, std::int64_t{1} << 20, sink);
+  benchmark::DoNotOptimize(sink.data());
   state.counters["GFLOP/s"] = benchmark::Counter(flops_per_iteration * state.iterations() / 1e9,
                                                  benchmark::Counter::kIsRate);
-  state.counters["simd_width"] = Batch::size;
+  state.counters["simd_width"] = xsimd::batch<float>::size;
 }
 BENCHMARK(peak_fma)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
 

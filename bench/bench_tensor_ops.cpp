@@ -2,6 +2,7 @@
 // GFLOP/s counters to read against bench_machine's limits. Thread count is the argument.
 #include <benchmark/benchmark.h>
 
+#include "bench/fma_peak.hpp"
 #include "tensor/tensor_library.hpp"
 
 namespace {
@@ -15,10 +16,10 @@ class ThreadScope {
   ~ThreadScope() { set_num_threads(0); }
 };
 
-// GFLOP/s, and the fraction of this machine's measured FMA peak for the thread count
-// (bench_machine: 39.1 GFLOP/s on 1 thread, 73.1 on 2).
+// GFLOP/s, and the fraction of the FMA peak for the thread count, measured in this process
+// (fma_peak.hpp; ThreadScope has set the thread limit to the count).
 void set_flops_rate(benchmark::State& state, double flops_per_iteration) {
-  const double peak = state.range(0) == 1 ? 39.1 : 73.1;
+  const double peak = bench::measured_fma_peak(static_cast<int>(state.range(0)));
   state.counters["GFLOP/s"] = benchmark::Counter(flops_per_iteration * state.iterations() / 1e9, benchmark::Counter::kIsRate);
   state.counters["peak_fraction"] =
       benchmark::Counter(flops_per_iteration * state.iterations() / 1e9 / peak, benchmark::Counter::kIsRate);

@@ -1,11 +1,12 @@
 // The U-Net's kernels at batch 64 on the shapes of the default model: every convolution
 // (forward, input gradient, weight gradient), GroupNorm+SiLU and attention, with GFLOP/s
-// and the fraction of the machine's FMA peak (--peak, GFLOP/s, default: measured on this
-// project's machine). bench/pytorch/bench_unet_kernels.py times the same in PyTorch.
+// and the fraction of the machine's FMA peak (--peak=GFLOP/s, default: measured at start,
+// bench/fma_peak.hpp). bench/pytorch/bench_unet_kernels.py times the same in PyTorch.
 #include <benchmark/benchmark.h>
 
 #include <cmath>
 
+#include "bench/fma_peak.hpp"
 #include "bench/unet_shapes.hpp"
 #include "tensor/tensor_library.hpp"
 
@@ -13,7 +14,7 @@ namespace {
 
 using namespace ddpm;
 constexpr std::int64_t batch = 64;
-double peak_gflops = 73.0;
+double peak_gflops = 0;  // set in main
 
 enum class Pass { Forward, InputGradient, WeightGradient };
 
@@ -68,6 +69,7 @@ void attention_block(benchmark::State& state, std::int64_t channels, std::int64_
 int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i)
     if (std::string(argv[i]).rfind("--peak=", 0) == 0) peak_gflops = std::stod(argv[i] + 7);
+  if (peak_gflops <= 0) peak_gflops = bench::measured_fma_peak(num_threads());
   for (const auto& shape : bench::unet_convolutions()) {
     for (auto [pass, label] : {std::pair{Pass::Forward, "fwd"}, {Pass::InputGradient, "dX"}, {Pass::WeightGradient, "dW"}})
       benchmark::RegisterBenchmark((std::string("conv ") + shape.name + " " + label).c_str(), convolution, shape, pass)
