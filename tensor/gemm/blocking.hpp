@@ -12,27 +12,29 @@ namespace ddpm::gemm_detail {
 constexpr std::int64_t row_block = 144;          // MC, a multiple of every MR
 constexpr std::int64_t max_column_block = 4096;  // NC
 
-// KC for a B panel row of `panel_row_bytes` (NR values): the panel takes at most 24 KiB of
-// L1, and KC is at most 384 (OpenBLAS's and BLIS's depth for these kernels). AVX2 floats
-// (NR = 16): 384, a 24 KiB panel; AVX-512 (NR = 32): 192. At 384 rather than 256 the
-// fixed cost of each microkernel call (zeroing, the C update) is spread over 1.5x the FMAs.
-constexpr std::int64_t depth_block_for(std::int64_t panel_row_bytes) {
-  const std::int64_t fits = 24 * 1024 / panel_row_bytes;
-  return fits < 128 ? 128 : fits > 384 ? 384 : fits;
+// KC for a B panel row of `panel_row_bytes` (NR values): as deep as `panel_bytes` holds,
+// at least 128 and at most `most`.
+constexpr std::int64_t depth_block_for(std::int64_t panel_row_bytes, std::int64_t panel_bytes, std::int64_t most) {
+  const std::int64_t fits = panel_bytes / panel_row_bytes;
+  return fits < 128 ? 128 : fits > most ? most : fits;
 }
 
-// KC for large products (see gemm.cpp's gemm_run): the B panel may take up to 64 KiB, an
-// eighth of L2, and KC is at most 1024 (AVX2 floats: 1024; AVX-512: 512). A panel is read
-// front to back once per row tile, a stream the hardware prefetcher keeps ahead of from L2
-// as well as from L1: in the loop nest of a 2048 product a 1024-deep panel in L2 ran as
-// fast as a 342-deep one in L1, and the fixed cost of each microkernel call (zeroing, the
-// loop exit, the C update) is spread over three times the FMAs, with C read and written a
-// third as often. Only for wide products (16 B panels or more): with KC = 1024 for every
-// product, the U-Net's convolutions (64 columns wide) ran 2-5% slower, attention 4-8%.
-constexpr std::int64_t deep_depth_block_for(std::int64_t panel_row_bytes) {
-  const std::int64_t fits = 64 * 1024 / panel_row_bytes;
-  return fits < 128 ? 128 : fits > 1024 ? 1024 : fits;
-}
+// Microkernel::kc: the panel takes at most 24 KiB of L1, and KC is at most 384 (OpenBLAS's
+// and BLIS's depth for these kernels). AVX2 floats (NR = 16): 384, a 24 KiB panel; AVX-512
+// (NR = 32): 192. At 384 rather than 256 the fixed cost of each microkernel call (zeroing,
+// the C update) is spread over 1.5x the FMAs.
+constexpr std::int64_t l1_panel_bytes = 24 * 1024, l1_panel_most_depth = 384;
+
+// Microkernel::deep_kc, for large products (see gemm.cpp's gemm_run): the panel may take
+// 64 KiB, an eighth of L2, and KC is at most 1024 (AVX2 floats: 1024; AVX-512: 512). A
+// panel is read front to back once per row tile, a stream the hardware prefetcher keeps
+// ahead of from L2 as well as from L1: in the loop nest of a 2048 product a 1024-deep panel
+// in L2 ran as fast as a 342-deep one in L1, and the fixed cost of each microkernel call
+// (zeroing, the loop exit, the C update) is spread over three times the FMAs, with C read
+// and written a third as often. Only for wide products (16 B panels or more): with KC =
+// 1024 for every product, the U-Net's convolutions (64 columns wide) ran 2-5% slower,
+// attention 4-8%.
+constexpr std::int64_t l2_panel_bytes = 64 * 1024, l2_panel_most_depth = 1024;
 
 constexpr std::int64_t round_up(std::int64_t value, std::int64_t multiple) {
   return (value + multiple - 1) / multiple * multiple;

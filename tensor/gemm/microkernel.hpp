@@ -35,8 +35,8 @@ struct Microkernel {
   std::string name;  // "avx512", "avx2", "sse2"
   std::int64_t mr = 0;
   std::int64_t nr = 0;
-  std::int64_t kc = 0;       // the depth of a block (blocking.hpp's depth_block_for)
-  std::int64_t deep_kc = 0;  // the same for large products (deep_depth_block_for)
+  std::int64_t kc = 0;       // the depth of a block, its B panel in L1 (blocking.hpp)
+  std::int64_t deep_kc = 0;  // the same for large, wide products, the panel in L2
   MicrokernelFunction<T> run = nullptr;
   GatheredMicrokernelFunction<T> run_gathered = nullptr;
 };

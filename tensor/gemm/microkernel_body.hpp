@@ -108,8 +108,13 @@ Microkernel<T> make_microkernel(const char* name) {
   static_assert(MR <= max_microkernel_rows);
   constexpr std::int64_t nr = 2 * static_cast<std::int64_t>(xsimd::batch<T, Arch>::size);
   const std::int64_t panel_row_bytes = nr * static_cast<std::int64_t>(sizeof(T));
-  return {name, MR, nr, depth_block_for(panel_row_bytes), deep_depth_block_for(panel_row_bytes),
-          &register_tile<T, Arch, MR>, &gathered_tile<T, Arch, MR>};
+  return {name,
+          MR,
+          nr,
+          depth_block_for(panel_row_bytes, l1_panel_bytes, l1_panel_most_depth),
+          depth_block_for(panel_row_bytes, l2_panel_bytes, l2_panel_most_depth),
+          &register_tile<T, Arch, MR>,
+          &gathered_tile<T, Arch, MR>};
 }
 
 }  // namespace ddpm::gemm_detail
