@@ -1,0 +1,432 @@
+#pragma once
+// The F(2x2, 3x3) correlations of winograd_convolution.hpp, generic over the vector type
+// that runs the transforms. The GEMM microkernel is chosen at run time and packs its B
+// operand in panels of its own width (kernel.nr), while the transforms' vectors may be of
+// another width: the compiler's (xsimd::batch<T>) in the library, any width in the tests,
+// which pair a wide vector with a narrow panel and the reverse on whatever CPU runs them.
+// The layout is rounded to a common multiple of both widths (WinogradLayout), so neither
+// ever reads or writes past the other's rows.
+//
+// Included by winograd_convolution.cpp and by the tests, each compiled with the same flags.
+#include <algorithm>
+#include <numeric>
+#include <vector>
+
+#include "tensor/error.hpp"
+#include "tensor/gemm/blocking.hpp"
+#include "tensor/gemm/microkernel.hpp"
+#include "tensor/parallel.hpp"
+
+namespace ddpm::convolution_detail::winograd {
+
+using gemm_detail::AlignedBuffer;
+using gemm_detail::Microkernel;
+using gemm_detail::round_up;
+using gemm_detail::scratch;
+
+constexpr std::int64_t points = 16;  // of a transformed 4 x 4 tile
+constexpr std::int64_t minimum_channels = 16;
+constexpr int max_rows = gemm_detail::max_microkernel_rows;
+
+// Scratch slots (tensor/gemm/blocking.hpp): the images of a task in channels-last order,
+// then a chunk's transformed tiles and its GEMM operand or results.
+constexpr int images_slot = 2, transformed_slot = 3, products_slot = 4, output_gradient_slot = 5;
+
+// u = G g Gᵀ for one 3 x 3 kernel g (row-major), G = [1 0 0; ½ ½ ½; ½ −½ ½; 0 0 1].
+template <class T>
+void transform_kernel(const T* g, T* u) {
+  T rows[4][3];  // G g
+  for (int j = 0; j < 3; ++j) {
+    rows[0][j] = g[j];
+    rows[1][j] = (g[j] + g[3 + j] + g[6 + j]) / 2;
+    rows[2][j] = (g[j] - g[3 + j] + g[6 + j]) / 2;
+    rows[3][j] = g[6 + j];
+  }
+  for (int i = 0; i < 4; ++i) {
+    u[i * 4 + 0] = rows[i][0];
+    u[i * 4 + 1] = (rows[i][0] + rows[i][1] + rows[i][2]) / 2;
+    u[i * 4 + 2] = (rows[i][0] - rows[i][1] + rows[i][2]) / 2;
+    u[i * 4 + 3] = rows[i][2];
+  }
+}
+
+// The adjoint of transform_kernel: dg = Gᵀ du G, the gradient of a 3 x 3 kernel from the
+// gradient of its transformed 4 x 4 form.
+template <class T>
+void transform_kernel_gradient(const T* du, T* dg) {
+  T rows[3][4];  // Gᵀ du
+  for (int j = 0; j < 4; ++j) {
+    rows[0][j] = du[j] + (du[4 + j] + du[8 + j]) / 2;
+    rows[1][j] = (du[4 + j] - du[8 + j]) / 2;
+    rows[2][j] = (du[4 + j] + du[8 + j]) / 2 + du[12 + j];
+  }
+  for (int i = 0; i < 3; ++i) {
+    dg[i * 3 + 0] = rows[i][0] + (rows[i][1] + rows[i][2]) / 2;
+    dg[i * 3 + 1] = (rows[i][1] - rows[i][2]) / 2;
+    dg[i * 3 + 2] = (rows[i][1] + rows[i][2]) / 2 + rows[i][3];
+  }
+}
+
+// The 2 x 2 output tiles of a correlation, numbered image by image, row by row.
+struct TileGrid {
+  std::int64_t out_height, out_width, rows, columns;
+  TileGrid(std::int64_t height, std::int64_t width)
+      : out_height(height), out_width(width), rows((height + 1) / 2), columns((width + 1) / 2) {}
+  std::int64_t per_image() const { return rows * columns; }
+  // Rows and columns of a channels-last image holding every tile's 4 x 4 input window.
+  std::int64_t window_rows() const { return 2 * rows + 2; }
+  std::int64_t window_columns() const { return 2 * columns + 2; }
+};
+
+// What the forward and the weight gradient share: the microkernel, the tile grid, and the
+// strides of the channels-last images and of the GEMM columns. The channel stride is a
+// whole number of vectors (the input transform loads whole vectors of channels); the
+// output stride is a whole number of vectors and of panels (the output transform loads
+// vectors of GEMM results, the gradient's transform stores vectors into panels).
+template <class Vector>
+struct WinogradLayout {
+  using T = typename Vector::value_type;
+  static constexpr std::int64_t lanes = Vector::size;
+  const Microkernel<T>& kernel;
+  TileGrid grid;
+  std::int64_t channel_stride, output_stride, panels, image_values;
+  WinogradLayout(const Microkernel<T>& kernel_in_use, std::int64_t channels, std::int64_t height, std::int64_t width,
+                 std::int64_t padding, std::int64_t outputs)
+      : kernel(kernel_in_use),
+        grid(height + 2 * padding - 2, width + 2 * padding - 2),
+        channel_stride(round_up(channels, lanes)),
+        output_stride(round_up(outputs, std::lcm(lanes, kernel.nr))),
+        panels(output_stride / kernel.nr),
+        image_values(grid.window_rows() * grid.window_columns() * channel_stride) {
+    // store_into_panels cuts a vector at panel boundaries only when one width divides the
+    // other (true of every power-of-two pair): say so if a kernel ever breaks that.
+    check(kernel.nr % lanes == 0 || lanes % kernel.nr == 0, "Winograd convolution", "vectors of ", lanes,
+          " values cannot be stored into panels of ", kernel.nr, " (kernel ", kernel.name, ")");
+  }
+};
+
+// `images` NCHW planes into channels-last order, [images, rows, columns, channel_stride],
+// with `padding` zero rows and columns before the image, zeros after it up to rows x
+// columns, and zeros past the last channel. In this layout a tile's value at (i, j) for a
+// vector of channels is one load, and the transpose is paid once per value, not once per
+// tile (each input value lies in four tiles). Done per task, into its scratch: in cache.
+template <class T>
+void copy_to_channels_last(const T* input, std::int64_t images, std::int64_t channels, std::int64_t height,
+                           std::int64_t width, std::int64_t padding, std::int64_t rows, std::int64_t columns,
+                           std::int64_t channel_stride, T* out) {
+  const std::int64_t row_values = columns * channel_stride, area = height * width;
+  for (std::int64_t image = 0; image < images; ++image)
+    for (std::int64_t row = 0; row < rows; ++row) {
+      T* destination = out + (image * rows + row) * row_values;
+      const std::int64_t y = row - padding;
+      if (y < 0 || y >= height) {
+        std::fill(destination, destination + row_values, T(0));
+        continue;
+      }
+      const std::int64_t first = std::min(padding, columns), last = std::min(padding + width, columns);
+      std::fill(destination, destination + first * channel_stride, T(0));
+      std::fill(destination + last * channel_stride, destination + row_values, T(0));
+      const T* source = input + (image * channels * height + y) * width - padding;
+      // Eight channels at a time: eight sequential read streams, whole vectors written.
+      constexpr std::int64_t block = 8;
+      std::int64_t c0 = 0;
+      for (; c0 + block <= channels; c0 += block)
+        for (std::int64_t x = first; x < last; ++x) {
+          T* pixel = destination + x * channel_stride + c0;
+          const T* value = source + c0 * area + x;
+          for (std::int64_t c = 0; c < block; ++c) pixel[c] = value[c * area];
+        }
+      for (std::int64_t x = first; x < last; ++x) {
+        T* pixel = destination + x * channel_stride;
+        for (std::int64_t c = c0; c < channels; ++c) pixel[c] = source[c * area + x];
+        std::fill(pixel + channels, pixel + channel_stride, T(0));
+      }
+    }
+}
+
+// V = Bᵀ d B for tiles [first, first + count) of a channels-last group of images, Bᵀ =
+// [1 0 −1 0; 0 1 1 0; 0 −1 1 0; 0 1 0 −1], a vector of channels at a time. V is
+// [16, count, channel_stride]: point ξ of tile t at transformed[(ξ·count' + t)·channel_stride]
+// with count' = point_stride / channel_stride.
+template <class Vector>
+void transform_input_tiles(const typename Vector::value_type* images, const TileGrid& grid,
+                           std::int64_t channel_stride, std::int64_t first, std::int64_t count,
+                           typename Vector::value_type* transformed, std::int64_t point_stride) {
+  using T = typename Vector::value_type;
+  constexpr std::int64_t lanes = Vector::size;
+  const std::int64_t columns = grid.window_columns(), image_values = grid.window_rows() * columns * channel_stride;
+  for (std::int64_t t = 0; t < count; ++t) {
+    const std::int64_t tile = first + t, image = tile / grid.per_image();
+    const std::int64_t tile_row = tile % grid.per_image() / grid.columns, tile_column = tile % grid.columns;
+    const T* window = images + image * image_values + (2 * tile_row * columns + 2 * tile_column) * channel_stride;
+    for (std::int64_t c = 0; c < channel_stride; c += lanes) {
+      Vector r[4][4];  // Bᵀ d
+      for (int j = 0; j < 4; ++j) {
+        const Vector d0 = Vector::load_unaligned(window + (0 * columns + j) * channel_stride + c);
+        const Vector d1 = Vector::load_unaligned(window + (1 * columns + j) * channel_stride + c);
+        const Vector d2 = Vector::load_unaligned(window + (2 * columns + j) * channel_stride + c);
+        const Vector d3 = Vector::load_unaligned(window + (3 * columns + j) * channel_stride + c);
+        r[0][j] = d0 - d2, r[1][j] = d1 + d2, r[2][j] = d2 - d1, r[3][j] = d1 - d3;
+      }
+      T* destination = transformed + t * channel_stride + c;
+      for (int i = 0; i < 4; ++i) {
+        (r[i][0] - r[i][2]).store_unaligned(destination + (4 * i + 0) * point_stride);
+        (r[i][1] + r[i][2]).store_unaligned(destination + (4 * i + 1) * point_stride);
+        (r[i][2] - r[i][1]).store_unaligned(destination + (4 * i + 2) * point_stride);
+        (r[i][1] - r[i][3]).store_unaligned(destination + (4 * i + 3) * point_stride);
+      }
+    }
+  }
+}
+
+// Stores outputs o .. o + lanes − 1 of one tile into the panels that hold them: panel j
+// keeps outputs j·nr .. j·nr + nr − 1 of all `count` tiles, [count, nr], so `tile_slot`
+// (the tile's row in panel 0) moves by count·nr from one panel to the next. A vector no
+// wider than a panel lies within one (the layout makes nr a multiple of it); a wider one
+// is cut into nr-wide pieces, one per panel.
+template <class Vector>
+void store_into_panels(const Vector& values, std::int64_t o, std::int64_t count, std::int64_t nr,
+                       typename Vector::value_type* tile_slot) {
+  using T = typename Vector::value_type;
+  constexpr std::int64_t lanes = Vector::size;
+  if (lanes <= nr) {
+    values.store_unaligned(tile_slot + (o / nr) * count * nr + o % nr);
+    return;
+  }
+  alignas(64) T buffer[lanes];
+  values.store_aligned(buffer);
+  for (std::int64_t piece = 0; piece < lanes; piece += nr)
+    std::copy(buffer + piece, buffer + piece + nr, tile_slot + (o + piece) / nr * count * nr);
+}
+
+// 0, 1, 2, ... scaled by `step`: the depth offsets of an operand read in place.
+inline const std::int64_t* offsets_table(std::int64_t count, std::int64_t step) {
+  thread_local std::vector<std::int64_t> table;
+  table.resize(static_cast<std::size_t>(count));
+  for (std::int64_t p = 0; p < count; ++p) table[static_cast<std::size_t>(p)] = p * step;
+  return table.data();
+}
+
+// Groups of whole images per task, with at least `tiles` tiles in a group when the batch
+// allows and at least two groups per thread.
+inline std::int64_t images_per_group(std::int64_t batch, std::int64_t tiles_per_image, std::int64_t tiles) {
+  const std::int64_t threads = std::max(1, num_threads());
+  return std::clamp<std::int64_t>((tiles + tiles_per_image - 1) / tiles_per_image, 1,
+                                  (batch + 2 * threads - 1) / (2 * threads));
+}
+
+// A task converts a group of images to channels-last, then runs chunks of its tiles
+// through the three steps: input transform, 16 GEMMs, output transform into NCHW. The
+// arguments are those of correlate_winograd (winograd_convolution.hpp), with the kernel.
+template <class Vector>
+void correlate(const Microkernel<typename Vector::value_type>& kernel, const typename Vector::value_type* input,
+               std::int64_t batch, std::int64_t channels, std::int64_t height, std::int64_t width,
+               std::int64_t padding, std::int64_t outputs, const typename Vector::value_type* weight,
+               const typename Vector::value_type* bias, typename Vector::value_type* out) {
+  using T = typename Vector::value_type;
+  constexpr std::int64_t lanes = Vector::size;
+  const WinogradLayout<Vector> layout(kernel, channels, height, width, padding, outputs);
+  const TileGrid& grid = layout.grid;
+  const std::int64_t mr = kernel.mr, nr = kernel.nr, panels = layout.panels;
+  const std::int64_t channel_stride = layout.channel_stride, output_stride = layout.output_stride;
+
+  // The transformed kernels as the B operand of the 16 GEMMs, packed once: for point ξ and
+  // panel j of nr outputs, [channels, nr] with zeros past the last output.
+  AlignedBuffer<T> packed(static_cast<std::size_t>(points * output_stride * channels));
+  std::fill(packed.data, packed.data + points * output_stride * channels, T(0));
+  parallel_for(outputs, 8, [&](std::int64_t begin, std::int64_t end) {
+    T u[points];
+    for (std::int64_t o = begin; o < end; ++o)
+      for (std::int64_t c = 0; c < channels; ++c) {
+        transform_kernel(weight + (o * channels + c) * 9, u);
+        for (std::int64_t point = 0; point < points; ++point)
+          packed.data[((point * panels + o / nr) * channels + c) * nr + o % nr] = u[point];
+      }
+  });
+
+  std::vector<T> biases(static_cast<std::size_t>(output_stride), T(0));  // zeros past the last output
+  if (bias) std::copy(bias, bias + outputs, biases.begin());
+
+  // A chunk's transformed tiles and GEMM results stay in L2 between the three steps.
+  const std::int64_t chunk = std::clamp<std::int64_t>(
+      (std::int64_t{96} << 10) / (points * (channel_stride + output_stride) * std::int64_t(sizeof(T))) / mr * mr, mr,
+      16 * mr);
+  const std::int64_t group = images_per_group(batch, grid.per_image(), chunk);
+  parallel_for(batch, group, [&](std::int64_t first_image, std::int64_t end_image) {
+    const std::int64_t images = end_image - first_image;
+    T* channels_last = scratch<T>(images_slot, static_cast<std::size_t>(images * layout.image_values));
+    copy_to_channels_last(input + first_image * channels * height * width, images, channels, height, width, padding,
+                          grid.window_rows(), grid.window_columns(), channel_stride, channels_last);
+    T* transformed = scratch<T>(transformed_slot, static_cast<std::size_t>(points * chunk * channel_stride));
+    T* products = scratch<T>(products_slot, static_cast<std::size_t>(points * chunk * output_stride));
+    const std::int64_t input_point_stride = chunk * channel_stride, output_point_stride = chunk * output_stride;
+    const std::int64_t* depth_offsets = offsets_table(channels, 1);
+    for (std::int64_t begin = 0; begin < images * grid.per_image(); begin += chunk) {
+      const std::int64_t count = std::min(chunk, images * grid.per_image() - begin);
+      transform_input_tiles<Vector>(channels_last, grid, channel_stride, begin, count, transformed,
+                                    input_point_stride);
+
+      // M_ξ[tiles, outputs] = V_ξ[tiles, channels] · U_ξ[channels, outputs], V read in place.
+      for (std::int64_t point = 0; point < points; ++point)
+        for (std::int64_t panel = 0; panel < panels; ++panel) {
+          const T* b_panel = packed.data + (point * panels + panel) * channels * nr;
+          for (std::int64_t row = 0; row < count; row += mr) {
+            const std::int64_t rows = std::min(mr, count - row);
+            std::int64_t row_offsets[max_rows];
+            for (std::int64_t r = 0; r < mr; ++r) row_offsets[r] = std::min(r, rows - 1) * channel_stride;
+            kernel.run_gathered(channels, transformed + point * input_point_stride + row * channel_stride,
+                                depth_offsets, row_offsets, b_panel,
+                                products + point * output_point_stride + row * output_stride + panel * nr,
+                                output_stride, T(1), T(0), rows, nr);
+          }
+        }
+
+      // Y = Aᵀ M A (+ bias), Aᵀ = [1 1 1 0; 0 1 −1 −1], a vector of outputs at a time, written
+      // into the NCHW output (the last tile row or column may fall outside it).
+      for (std::int64_t t = 0; t < count; ++t) {
+        const std::int64_t tile = begin + t, image = first_image + tile / grid.per_image();
+        const std::int64_t oy = 2 * (tile % grid.per_image() / grid.columns), ox = 2 * (tile % grid.columns);
+        const std::int64_t valid_rows = std::min<std::int64_t>(2, grid.out_height - oy);
+        const std::int64_t valid_columns = std::min<std::int64_t>(2, grid.out_width - ox);
+        const std::int64_t plane = grid.out_height * grid.out_width;
+        T* corner = out + image * outputs * plane + oy * grid.out_width + ox;
+        for (std::int64_t o = 0; o < outputs; o += lanes) {
+          const T* source = products + t * output_stride + o;
+          Vector s[2][4];  // Aᵀ M
+          for (int j = 0; j < 4; ++j) {
+            const Vector m0 = Vector::load_unaligned(source + (0 + j) * output_point_stride);
+            const Vector m1 = Vector::load_unaligned(source + (4 + j) * output_point_stride);
+            const Vector m2 = Vector::load_unaligned(source + (8 + j) * output_point_stride);
+            const Vector m3 = Vector::load_unaligned(source + (12 + j) * output_point_stride);
+            s[0][j] = m0 + m1 + m2;
+            s[1][j] = m1 - m2 - m3;
+          }
+          const Vector offset = Vector::load_unaligned(biases.data() + o);
+          alignas(64) T y[2][2][lanes];
+          for (int i = 0; i < 2; ++i) {
+            (s[i][0] + s[i][1] + s[i][2] + offset).store_aligned(y[i][0]);
+            (s[i][1] - s[i][2] - s[i][3] + offset).store_aligned(y[i][1]);
+          }
+          if (valid_rows == 2 && valid_columns == 2 && o + lanes <= outputs) {  // the common case, unrolled
+            for (std::int64_t lane = 0; lane < lanes; ++lane) {
+              T* destination = corner + (o + lane) * plane;
+              destination[0] = y[0][0][lane], destination[1] = y[0][1][lane];
+              destination[grid.out_width] = y[1][0][lane], destination[grid.out_width + 1] = y[1][1][lane];
+            }
+            continue;
+          }
+          for (std::int64_t lane = 0; lane < std::min(lanes, outputs - o); ++lane) {
+            T* destination = corner + (o + lane) * plane;
+            for (std::int64_t i = 0; i < valid_rows; ++i)
+              for (std::int64_t j = 0; j < valid_columns; ++j) destination[i * grid.out_width + j] = y[i][j][lane];
+          }
+        }
+      }
+    }
+  });
+}
+
+// dU_ξ[c, o] = Σ_tiles V_ξ[tile, c] · dM_ξ[tile, o] with dM = A dY Aᵀ the output gradient's
+// tiles carried back through the output transform; then dW = Gᵀ dU G. The images are cut
+// into a fixed number of slices (not one per thread): each slice sums its tiles in order
+// into its own dU, and the slices are added in order, so the sums do not depend on the
+// thread count. The arguments are those of weight_gradient_winograd, with the kernel.
+template <class Vector>
+void weight_gradient(const Microkernel<typename Vector::value_type>& kernel,
+                     const typename Vector::value_type* input, std::int64_t batch, std::int64_t channels,
+                     std::int64_t height, std::int64_t width, std::int64_t padding, std::int64_t outputs,
+                     const typename Vector::value_type* output_gradient,
+                     typename Vector::value_type* weight_gradient) {
+  using T = typename Vector::value_type;
+  constexpr std::int64_t lanes = Vector::size;
+  const WinogradLayout<Vector> layout(kernel, channels, height, width, padding, outputs);
+  const TileGrid& grid = layout.grid;
+  const std::int64_t mr = kernel.mr, nr = kernel.nr, panels = layout.panels;
+  const std::int64_t channel_stride = layout.channel_stride, output_stride = layout.output_stride;
+  const std::int64_t out_plane = grid.out_height * grid.out_width;
+  const std::int64_t gradient_values = 2 * grid.rows * 2 * grid.columns * output_stride;
+
+  constexpr std::int64_t slices_wanted = 8;
+  const std::int64_t slices = std::min(batch, slices_wanted);
+  const std::int64_t partial_values = points * channels * output_stride;  // dU_ξ[c, o] for one slice
+  AlignedBuffer<T> partials(static_cast<std::size_t>(slices * partial_values));
+  // A chunk of tiles is the GEMMs' depth: long enough that loading and storing the dU tiles
+  // costs little beside the FMAs; its transformed tiles are read a few times each.
+  constexpr std::int64_t chunk = 128;
+  const std::int64_t group = std::max<std::int64_t>(1, chunk / grid.per_image());
+  parallel_for(slices, 1, [&](std::int64_t slice, std::int64_t) {
+    T* partial = partials.data + slice * partial_values;
+    const std::int64_t first_image = slice * batch / slices, end_image = (slice + 1) * batch / slices;
+    bool first_product = true;
+    for (std::int64_t image0 = first_image; image0 < end_image; image0 += group) {
+      const std::int64_t images = std::min(group, end_image - image0);
+      T* channels_last = scratch<T>(images_slot, static_cast<std::size_t>(images * layout.image_values));
+      copy_to_channels_last(input + image0 * channels * height * width, images, channels, height, width, padding,
+                            grid.window_rows(), grid.window_columns(), channel_stride, channels_last);
+      T* gradient = scratch<T>(output_gradient_slot, static_cast<std::size_t>(images * gradient_values));
+      copy_to_channels_last(output_gradient + image0 * outputs * out_plane, images, outputs, grid.out_height,
+                            grid.out_width, 0, 2 * grid.rows, 2 * grid.columns, output_stride, gradient);
+      const std::int64_t tiles = images * grid.per_image();
+      for (std::int64_t begin = 0; begin < tiles; begin += chunk) {
+        const std::int64_t count = std::min(chunk, tiles - begin);
+        T* transformed = scratch<T>(transformed_slot, static_cast<std::size_t>(points * count * channel_stride));
+        transform_input_tiles<Vector>(channels_last, grid, channel_stride, begin, count, transformed,
+                                      count * channel_stride);
+        // dM = A e Aᵀ for each 2 x 2 tile e of dY, A = [1 0; 1 1; 1 −1; 0 −1], packed as the
+        // GEMMs' B operand: point ξ, panel j: [count, nr].
+        T* packed = scratch<T>(products_slot, static_cast<std::size_t>(points * count * output_stride));
+        const std::int64_t point_stride = count * output_stride;
+        for (std::int64_t t = 0; t < count; ++t) {
+          const std::int64_t tile = begin + t, image = tile / grid.per_image();
+          const std::int64_t tile_row = tile % grid.per_image() / grid.columns, tile_column = tile % grid.columns;
+          const T* e = gradient + ((image * 2 * grid.rows + 2 * tile_row) * 2 * grid.columns + 2 * tile_column) *
+                                      output_stride;
+          const std::int64_t next_row = 2 * grid.columns * output_stride;
+          T* tile_slot = packed + t * nr;
+          for (std::int64_t o = 0; o < output_stride; o += lanes) {
+            const Vector e00 = Vector::load_unaligned(e + o), e01 = Vector::load_unaligned(e + output_stride + o);
+            const Vector e10 = Vector::load_unaligned(e + next_row + o);
+            const Vector e11 = Vector::load_unaligned(e + next_row + output_stride + o);
+            const Vector rows[4][2] = {{e00, e01}, {e00 + e10, e01 + e11}, {e00 - e10, e01 - e11}, {-e10, -e11}};
+            for (int i = 0; i < 4; ++i) {
+              const Vector a = rows[i][0], b = rows[i][1];
+              store_into_panels(a, o, count, nr, tile_slot + (4 * i + 0) * point_stride);
+              store_into_panels(Vector(a + b), o, count, nr, tile_slot + (4 * i + 1) * point_stride);
+              store_into_panels(Vector(a - b), o, count, nr, tile_slot + (4 * i + 2) * point_stride);
+              store_into_panels(Vector(-b), o, count, nr, tile_slot + (4 * i + 3) * point_stride);
+            }
+          }
+        }
+        // dU_ξ[c, o] += Σ_t V_ξ[t, c] · dM_ξ[t, o]: rows are channels, V read in place.
+        const std::int64_t* depth_offsets = offsets_table(count, channel_stride);
+        for (std::int64_t point = 0; point < points; ++point)
+          for (std::int64_t panel = 0; panel < panels; ++panel)
+            for (std::int64_t c = 0; c < channels; c += mr) {
+              const std::int64_t rows = std::min(mr, channels - c);
+              std::int64_t row_offsets[max_rows];
+              for (std::int64_t r = 0; r < mr; ++r) row_offsets[r] = c + std::min(r, rows - 1);
+              kernel.run_gathered(count, transformed + point * count * channel_stride, depth_offsets, row_offsets,
+                                  packed + (point * panels + panel) * count * nr,
+                                  partial + (point * channels + c) * output_stride + panel * nr, output_stride, T(1),
+                                  first_product ? T(0) : T(1), rows, nr);
+            }
+        first_product = false;
+      }
+    }
+  });
+  for (std::int64_t slice = 1; slice < slices; ++slice) {
+    const T* partial = partials.data + slice * partial_values;
+    for (std::int64_t i = 0; i < partial_values; ++i) partials.data[i] += partial[i];
+  }
+  parallel_for(outputs, 8, [&](std::int64_t begin, std::int64_t end) {
+    T du[points];
+    for (std::int64_t o = begin; o < end; ++o)
+      for (std::int64_t c = 0; c < channels; ++c) {
+        for (std::int64_t point = 0; point < points; ++point)
+          du[point] = partials.data[(point * channels + c) * output_stride + o];
+        transform_kernel_gradient(du, weight_gradient + (o * channels + c) * 9);
+      }
+  });
+}
+
+}  // namespace ddpm::convolution_detail::winograd

@@ -1,0 +1,76 @@
+// The Winograd transforms run on vectors of one width and hand their results to a
+// microkernel whose panels have another (chosen at run time). Every pairing must give the
+// reference's values: here each microkernel this CPU has meets vectors narrower than its
+// panel, as wide, and two and four times its panel's width (wider than any CPU's: AVX-512
+// floats are 16 lanes, SSE2's panel 8), in float32 and float64, so an AVX2 machine checks
+// what an AVX-512 machine runs.
+#include "tests/test_support.hpp"
+
+#include <limits>
+#include <tuple>
+
+#include <xsimd/xsimd.hpp>
+
+#include "tensor/winograd_convolution_body.hpp"
+#include "tests/wide_vector.hpp"
+
+namespace ddpm::testing {
+namespace {
+
+struct WinogradCase {
+  Shape input;
+  std::int64_t outputs, padding;
+};
+
+// Channel counts that are not a multiple of a vector or a panel, outputs past a panel
+// (33), paddings 0-3, and the weight gradient's several chunks and groups of images.
+const std::vector<WinogradCase> winograd_cases = {
+    {{2, 16, 24, 23}, 16, 1}, {{5, 32, 14, 14}, 64, 1}, {{1, 16, 6, 5}, 33, 1}, {{2, 17, 7, 7}, 19, 1},
+    {{3, 24, 9, 6}, 32, 0},   {{1, 16, 5, 8}, 16, 2},   {{2, 40, 3, 3}, 18, 1}, {{20, 16, 7, 7}, 24, 1},
+    {{1, 16, 5, 6}, 16, 3}};
+
+template <class Vector>
+void check_winograd_against_reference(const gemm_detail::Microkernel<typename Vector::value_type>& kernel,
+                                      DType dtype, double tolerance) {
+  using T = typename Vector::value_type;
+  std::uint64_t seed = 7000;
+  for (const WinogradCase& c : winograd_cases) {
+    const std::int64_t batch = c.input[0], channels = c.input[1], height = c.input[2], width = c.input[3];
+    const Tensor x = random_tensor(c.input, ++seed, dtype);
+    const Tensor w = random_tensor({c.outputs, channels, 3, 3}, ++seed, dtype);
+    const Tensor b = random_tensor({c.outputs}, ++seed, dtype);
+    const Convolution2dOptions options{1, c.padding, 1};
+    const Tensor expected = conv2d_reference(x, w, b, options);
+    // NaN where nothing is written yet: a value the transforms skip stays NaN and fails.
+    Tensor y = full(expected.shape(), std::numeric_limits<double>::quiet_NaN(), dtype);
+    convolution_detail::winograd::correlate<Vector>(kernel, x.data<T>(), batch, channels, height, width, c.padding, c.outputs,
+                                w.data<T>(), b.data<T>(), y.data<T>());
+    const Tensor dy = random_tensor(expected.shape(), ++seed, dtype);
+    Tensor dw = full(w.shape(), std::numeric_limits<double>::quiet_NaN(), dtype);
+    convolution_detail::winograd::weight_gradient<Vector>(kernel, x.data<T>(), batch, channels, height, width, c.padding, c.outputs,
+                                      dy.data<T>(), dw.data<T>());
+    INFO("kernel ", kernel.name, " (panel ", kernel.nr, ") vector of ", Vector::size, " ", dtype_name(dtype),
+         " input ", shape_string(c.input), " outputs ", c.outputs, " padding ", c.padding);
+    CHECK(closeness(y, expected, tolerance, tolerance) <= 1.0);
+    CHECK(closeness(dw, conv2d_weight_gradient_reference(dy, x, w.shape(), options), 10 * tolerance, tolerance) <=
+          1.0);
+  }
+}
+
+template <class T>
+void check_every_pairing(DType dtype, double tolerance) {
+  using Native = xsimd::batch<T>;
+  using Vectors = std::tuple<xsimd::batch<T, xsimd::sse2>, Native, WideVector<Native, 2>, WideVector<Native, 4>>;
+  for (const auto& kernel : gemm_detail::available_microkernels<T>())
+    std::apply([&](auto... vectors) { (check_winograd_against_reference<decltype(vectors)>(kernel, dtype, tolerance), ...); },
+               Vectors{});
+}
+
+}  // namespace
+
+TEST_CASE("Winograd layouts fit every pairing of vector and panel widths, float32 and float64") {
+  check_every_pairing<float>(DType::Float32, 1e-4);
+  check_every_pairing<double>(DType::Float64, 1e-11);
+}
+
+}  // namespace ddpm::testing
