@@ -88,8 +88,9 @@ TEST_CASE("every gemm microkernel matches the reference on odd sizes and every t
   const std::vector<std::array<std::int64_t, 3>> sizes = {{1, 1, 1},     {7, 17, 31},    {33, 1, 7},
                                                           {17, 300, 33}, {145, 40, 500}, {6, 16, 600},
                                                           {150, 130, 700}, {300, 64, 800}, {147, 520, 1100}};
+  const std::string kernel_at_start = active_gemm_kernel();
   for (const std::string& kernel : available_gemm_kernels()) {
-    select_gemm_kernel(kernel.c_str());
+    GemmKernelScope scope(kernel);
     for (auto [m, n, k] : sizes) {
       for (bool transpose_a : {false, true}) {
         for (bool transpose_b : {false, true}) {
@@ -117,8 +118,9 @@ TEST_CASE("every gemm microkernel matches the reference on odd sizes and every t
       CHECK(closeness(fast, reference, 1e-12, 1e-12) <= 1.0);
     }
   }
-  select_gemm_kernel("");
+  CHECK(active_gemm_kernel() == kernel_at_start);  // each scope restored the kernel it found
   CHECK_THROWS_WITH_AS(select_gemm_kernel("no-such-kernel"), doctest::Contains("not available"), TensorError);
+  CHECK(active_gemm_kernel() == kernel_at_start);
 }
 
 TEST_CASE("A packing lays each panel's rows side by side, zero past the last row, for every kernel height") {
@@ -193,7 +195,7 @@ TEST_CASE("convolution forward and both gradients match the direct references") 
   std::uint64_t seed = 900;
   for (const std::string& kernel : available_gemm_kernels())
   for (const Case& c : cases) {
-    select_gemm_kernel(kernel.c_str());
+    GemmKernelScope scope(kernel);
     const Tensor x = random_tensor(c.input, ++seed, DType::Float32);
     const Tensor w = random_tensor(c.weight, ++seed, DType::Float32);
     const Tensor b = random_tensor({c.weight[0]}, ++seed, DType::Float32);
@@ -209,7 +211,6 @@ TEST_CASE("convolution forward and both gradients match the direct references") 
     CHECK(closeness(conv2d_weight_gradient(g, x, w.shape(), c.options),
                     conv2d_weight_gradient_reference(g, x, w.shape(), c.options), 1e-3, 1e-4) <= 1.0);
   }
-  select_gemm_kernel("");
 }
 
 TEST_CASE("Winograd convolutions round like the direct sum at the U-Net's depths") {

@@ -318,6 +318,11 @@ std::vector<std::string> available_gemm_kernels() {
 
 std::string active_gemm_kernel() { return gemm_detail::active_microkernel<float>().name; }
 
+GemmKernelScope::GemmKernelScope(const std::string& name) : previous_(gemm_detail::selected_microkernel()) {
+  gemm_detail::select_microkernel(name);
+}
+GemmKernelScope::~GemmKernelScope() { gemm_detail::select_microkernel(previous_, /*check_available=*/false); }
+
 #define DDPM_INSTANTIATE_GEMM(T)                                                                                  \
   template void gemm_run<T>(const GemmProblem<T>&);                                                                 \
   template void pack_a_strided<T>(const T*, std::int64_t, std::int64_t, std::int64_t, std::int64_t, std::int64_t,   \

@@ -93,4 +93,18 @@ void select_gemm_kernel(const char* name);
 std::vector<std::string> available_gemm_kernels();
 std::string active_gemm_kernel();
 
+// The kernel in use within a scope: selects `name` and restores the previous selection
+// (a name, DDPM_GEMM_KERNEL's, or "best available") when the scope ends, so a test that
+// runs every kernel leaves the one the process was started with.
+class GemmKernelScope {
+ public:
+  explicit GemmKernelScope(const std::string& name);
+  ~GemmKernelScope();
+  GemmKernelScope(const GemmKernelScope&) = delete;
+  GemmKernelScope& operator=(const GemmKernelScope&) = delete;
+
+ private:
+  std::string previous_;
+};
+
 }  // namespace ddpm

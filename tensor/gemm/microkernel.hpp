@@ -49,7 +49,10 @@ const std::vector<Microkernel<T>>& available_microkernels();
 // set by select_microkernel (tests use it to run every kernel against the reference).
 template <class T>
 const Microkernel<T>& active_microkernel();
-void select_microkernel(const std::string& name);  // "" = best available
+// "" = best available. Unchecked only to restore a selection made before (which may be a
+// DDPM_GEMM_KERNEL naming a kernel this CPU lacks: the error then comes at its use).
+void select_microkernel(const std::string& name, bool check_available = true);
+std::string selected_microkernel();  // the name as selected, "" for best available
 
 // Per-architecture factories, each defined in its own translation unit.
 template <class T> Microkernel<T> sse2_microkernel();

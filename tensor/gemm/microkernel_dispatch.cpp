@@ -15,6 +15,12 @@ std::string selected_name = [] {
   return std::string(forced ? forced : "");
 }();
 std::atomic<int> selection_generation{0};
+
+std::string available_names() {
+  std::string names;
+  for (const auto& kernel : available_microkernels<float>()) names += (names.empty() ? "" : ", ") + kernel.name;
+  return names;
+}
 }  // namespace
 
 template <class T>
@@ -38,19 +44,31 @@ const Microkernel<T>& active_microkernel() {
   if (cached && seen_generation == generation) return *cached;
   std::lock_guard lock(selection_mutex);
   const auto& kernels = available_microkernels<T>();
-  cached = &kernels.front();
+  const Microkernel<T>* chosen = selected_name.empty() ? &kernels.front() : nullptr;
   for (const auto& kernel : kernels)
-    if (kernel.name == selected_name) cached = &kernel;
+    if (kernel.name == selected_name) chosen = &kernel;
+  // Only DDPM_GEMM_KERNEL can name a kernel that is not here (select_microkernel checks
+  // its argument): running another one instead would make a forced-kernel test or
+  // benchmark report on the wrong path.
+  if (!chosen) fail("DDPM_GEMM_KERNEL", "kernel '", selected_name, "' is not available on this CPU (available: ",
+                    available_names(), ")");
+  cached = chosen;
   seen_generation = generation;
   return *cached;
 }
 
-void select_microkernel(const std::string& name) {
+std::string selected_microkernel() {
   std::lock_guard lock(selection_mutex);
-  if (!name.empty()) {
+  return selected_name;
+}
+
+void select_microkernel(const std::string& name, bool check_available) {
+  std::lock_guard lock(selection_mutex);
+  if (check_available && !name.empty()) {
     bool known = false;
     for (const auto& kernel : available_microkernels<float>()) known = known || kernel.name == name;
-    check(known, "select_microkernel", "kernel '", name, "' is not available on this CPU");
+    check(known, "select_microkernel", "kernel '", name, "' is not available on this CPU (available: ",
+          available_names(), ")");
   }
   selected_name = name;
   selection_generation.fetch_add(1, std::memory_order_release);
