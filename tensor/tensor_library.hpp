@@ -16,4 +16,5 @@
 #include "tensor/reduction.hpp"
 #include "tensor/shape.hpp"
 #include "tensor/softmax.hpp"
+#include "tensor/system_info.hpp"
 #include "tensor/tensor.hpp"

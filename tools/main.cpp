@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <exception>
 
+#include "tensor/system_info.hpp"
 #include "tools/commands.hpp"
 
 namespace {
@@ -38,6 +39,8 @@ int main(int argc, char** argv) {
   CLI::App app{"ddpm: train, sample and inspect denoising diffusion models on the CPU"};
   app.require_subcommand(1);
   app.set_help_all_flag("--help-all", "Help for every command");
+  app.set_version_flag("--version", [] { std::string report = "ddpm " DDPM_VERSION "\n" + ddpm::system_report(); report.pop_back(); return report; },
+                       "Version, instruction set and GEMM kernel in use, then exit");
 
   TrainOptions train;
   std::string ch_mult = "1,2,2", attention = "7";
@@ -106,8 +109,10 @@ int main(int argc, char** argv) {
   eval_command->add_flag("--quiet", evaluation.quiet, "No progress line");
 
   std::string info_path;
-  auto* info_command = app.add_subcommand("info", "Show what a checkpoint holds");
-  info_command->add_option("file", info_path, "Checkpoint file")->required();
+  bool info_system = false;
+  auto* info_command = app.add_subcommand("info", "Show what a checkpoint holds, or which code paths this machine takes");
+  info_command->add_option("file", info_path, "Checkpoint file");
+  info_command->add_flag("--system", info_system, "The build's instruction set, the GEMM kernels this CPU has and the one in use");
 
   try {
     app.parse(argc, argv);
@@ -123,7 +128,11 @@ int main(int argc, char** argv) {
     }
     if (sample_command->parsed()) return run_sample(sample);
     if (eval_command->parsed()) return run_eval(evaluation);
-    if (info_command->parsed()) return run_info(info_path);
+    if (info_command->parsed()) {
+      if (info_system) std::fputs(ddpm::system_report().c_str(), stdout);
+      if (info_path.empty() && !info_system) throw CLI::ValidationError("info", "give a checkpoint file, --system, or both");
+      return info_path.empty() ? 0 : run_info(info_path);
+    }
   } catch (const CLI::ValidationError& error) {
     std::fprintf(stderr, "ddpm: %s\n", error.what());
     return 2;

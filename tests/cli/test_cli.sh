@@ -120,5 +120,12 @@ cmp -s G/checkpoint.safetensors good.safetensors && pass || fail "a failed check
 expect "resume on other data" 1 "expects 8" -- "$ddpm" train --data idx:small.idx "${tiny[@]}" --steps 8 --resume --out A
 cmp -s A/checkpoint.safetensors good.safetensors && pass || fail "a refused resume changed the checkpoint"
 
+# Which code paths run: the build's instruction set and the GEMM kernel in use, which
+# DDPM_GEMM_KERNEL forces; a kernel this CPU lacks is an error, never another kernel.
+expect "info system" 0 "gemm     sse2, 6 x 8 tile (available: .*sse2)" -- env DDPM_GEMM_KERNEL=sse2 "$ddpm" info --system
+expect "version" 0 "^build " -- "$ddpm" --version
+expect "unknown kernel" 1 "kernel 'vax' is not available on this CPU" -- env DDPM_GEMM_KERNEL=vax "$ddpm" info --system
+expect "info without a file" 2 "give a checkpoint file" -- "$ddpm" info
+
 echo "$passed passed, $failed failed"
 [[ $failed -eq 0 ]]
