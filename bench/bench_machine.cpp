@@ -12,7 +12,8 @@
 
 namespace {
 
-// The FMA chains of fma_peak.hpp, on 1 and 2 threads.
+// The FMA chains of fma_peak.hpp on the active GEMM kernel's vectors (DDPM_GEMM_KERNEL
+// forces one), on 1 and 2 threads.
 void peak_fma(benchmark::State& state) {
   const int threads = static_cast<int>(state.range(0));
   std::vector<float> sink;
@@ -21,7 +22,9 @@ void peak_fma(benchmark::State& state) {
   benchmark::DoNotOptimize(sink.data());
   state.counters["GFLOP/s"] = benchmark::Counter(flops_per_iteration * state.iterations() / 1e9,
                                                  benchmark::Counter::kIsRate);
-  state.counters["simd_width"] = xsimd::batch<float>::size;
+  const auto isa = ddpm::bench::fma_isa_in_use();
+  state.counters["simd_width"] = isa.float_lanes;
+  state.SetLabel(isa.kernel);
 }
 BENCHMARK(peak_fma)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
 
