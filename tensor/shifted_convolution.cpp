@@ -100,11 +100,12 @@ void correlate_gathered(const UnpaddedPlanes<T>& input, const Offsets& offsets, 
   pack_weight_panels(weight, outputs, taps, nr, packed_weight.data);
 
   // A task per image when images are large (its writes then stay within the image's
-  // planes), groups of small images as one run of at least 192 positions; and at least
-  // two tasks per thread.
+  // planes), groups of small images as one run of at least 32 row tiles (192 positions on
+  // AVX2's 6-row tile, where it was measured); and at least two tasks per thread.
   const std::int64_t total = input.batch * pixels;
   const std::int64_t threads = std::max(1, num_threads());
-  const std::int64_t chunk = std::min(pixels >= 192 ? pixels : round_up(192, mr),
+  const std::int64_t least_run = 32 * mr;
+  const std::int64_t chunk = std::min(pixels >= least_run ? pixels : least_run,
                                       round_up((total + 2 * threads - 1) / (2 * threads), mr));
   const std::int64_t tasks = (total + chunk - 1) / chunk;
   // Unpadded planes are copied too when tasks read whole images of 192 pixels or more: read
@@ -156,7 +157,7 @@ void correlate_gathered(const UnpaddedPlanes<T>& input, const Offsets& offsets, 
 }  // namespace
 
 bool shifted_convolution_suits(std::int64_t outputs, std::int64_t depth) {
-  return outputs >= 8 && depth >= 64;
+  return outputs >= gemm_detail::active_microkernel<float>().nr / 2 && depth >= 64;
 }
 
 template <class T>
@@ -249,13 +250,13 @@ void input_gradient_by_phases(const PaddedPlanes<T>& gradient, std::int64_t pad_
     pack_weight_panels(phase_weights[p].data(), in_channels, static_cast<std::int64_t>(phases[p].tap_offsets.size()), nr,
                        packed.data + phases[p].packed_weight);
 
-  // Groups of images with at least 192 positions in their smallest phase (tiles of small
-  // images run across images), and at least two tasks per thread.
+  // Groups of images with at least 32 row tiles of positions in their smallest phase (tiles
+  // of small images run across images), and at least two tasks per thread.
   std::int64_t smallest_phase = in_height * in_width;
   for (const Phase& phase : phases)
     if (phase.rows * phase.columns > 0) smallest_phase = std::min(smallest_phase, phase.rows * phase.columns);
   const std::int64_t threads = std::max(1, num_threads());
-  const std::int64_t group = std::clamp<std::int64_t>((192 + smallest_phase - 1) / smallest_phase, 1,
+  const std::int64_t group = std::clamp<std::int64_t>((32 * mr + smallest_phase - 1) / smallest_phase, 1,
                                                       (gradient.batch + 2 * threads - 1) / (2 * threads));
   const std::int64_t tasks = (gradient.batch + group - 1) / group;
   parallel_for(tasks, 1, [&](std::int64_t begin, std::int64_t end) {

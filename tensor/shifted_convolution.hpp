@@ -37,10 +37,11 @@ struct KernelWindow {
 
 // Whether the in-place form suits a convolution producing `outputs` channels from a GEMM
 // of `depth` (taps for the forward and input gradient, pixels for the weight gradient).
-// The outputs are the microkernel's columns (NR = 16 floats), so a handful would waste
-// most of a tile, and a short depth leaves the transposed result's copy into NCHW
-// uncovered (a 1x1 kernel over 32 channels: 1.4x slower than the packed path). Those stay
-// on the packed implicit GEMM (bench_unet_kernels decided both limits).
+// The outputs are the microkernel's columns, so fewer than half a panel (AVX2: 8 of 16
+// floats) would waste most of a tile, and a short depth leaves the transposed result's
+// copy into NCHW uncovered (a 1x1 kernel over 32 channels: 1.4x slower than the packed
+// path). Those stay on the packed implicit GEMM (bench_unet_kernels decided both limits on
+// AVX2; the half panel scales them to the kernel in use, unmeasured on AVX-512).
 bool shifted_convolution_suits(std::int64_t outputs, std::int64_t depth);
 
 // out[n, o, oy, ox] = bias[o] + Σ_{c, kh, kw} weight[o, (c·KH + kh)·KW + kw] ·
