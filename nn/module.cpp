@@ -48,28 +48,28 @@ std::map<std::string, Tensor> Module::state_dict() const {
 }
 
 void Module::load_state_dict(const std::map<std::string, Tensor>& tensors, bool strict) {
+  // A checkpoint of another configuration differs in hundreds of tensors: list the first
+  // few problems and count the rest, so the message stays readable.
+  constexpr int listed = 5;
   std::ostringstream problems;
   int count = 0;
+  const auto report = [&](const std::string& problem) {
+    if (count++ < listed) problems << "\n  " << problem;
+  };
   std::set<std::string> known;
   const auto parameters = named_parameters();
   for (const auto& [name, parameter] : parameters) {
     known.insert(name);
     auto found = tensors.find(name);
-    if (found == tensors.end()) {
-      problems << "\n  missing: " << name << " " << shape_string(parameter.shape());
-      ++count;
-    } else if (found->second.shape() != parameter.shape()) {
-      problems << "\n  wrong shape: " << name << " expected " << shape_string(parameter.shape()) << ", got "
-               << shape_string(found->second.shape());
-      ++count;
-    }
+    if (found == tensors.end()) report("missing: " + name + " " + shape_string(parameter.shape()));
+    else if (found->second.shape() != parameter.shape())
+      report("wrong shape: " + name + " expected " + shape_string(parameter.shape()) + ", got " +
+             shape_string(found->second.shape()));
   }
   if (strict)
     for (const auto& [name, tensor] : tensors)
-      if (!known.count(name)) {
-        problems << "\n  unexpected: " << name << " " << shape_string(tensor.shape());
-        ++count;
-      }
+      if (!known.count(name)) report("unexpected: " + name + " " + shape_string(tensor.shape()));
+  if (count > listed) problems << "\n  ... and " << count - listed << " more";
   if (count) throw TensorError("load_state_dict: " + std::to_string(count) + " problem(s):" + problems.str());
   for (const auto& [name, parameter] : parameters) {
     Variable target = parameter;

@@ -7,6 +7,7 @@
 #include <fstream>
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <nlohmann/json.hpp>
@@ -132,9 +133,15 @@ SafetensorsContents parse_safetensors(std::span<const std::uint8_t> bytes, const
 }
 
 SafetensorsContents read_safetensors(const std::string& path) {
+  // A directory opens and reports a size of -1; a FIFO blocks the open until a writer
+  // comes: only regular files are read.
+  struct stat status {};
+  if (::stat(path.c_str(), &status) != 0) throw SafetensorsError(path + ": cannot open: " + std::strerror(errno));
+  if (!S_ISREG(status.st_mode)) throw SafetensorsError(path + ": not a regular file");
   std::ifstream file(path, std::ios::binary | std::ios::ate);
   if (!file) throw SafetensorsError(path + ": cannot open: " + std::strerror(errno));
   const std::streamoff size = file.tellg();
+  if (size < 0) throw SafetensorsError(path + ": cannot determine its size");
   file.seekg(0);
   std::vector<std::uint8_t> bytes(static_cast<std::size_t>(size));
   if (size > 0 && !file.read(reinterpret_cast<char*>(bytes.data()), size)) throw SafetensorsError(path + ": read failed");

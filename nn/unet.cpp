@@ -61,11 +61,18 @@ void UNetConfig::validate() const {
   check(dropout >= 0 && dropout < 1, "UNetConfig", "dropout must be in [0, 1), got ", dropout);
   check(num_classes >= 0, "UNetConfig", "num_classes must be >= 0, got ", num_classes);
   std::int64_t size = image_size;
+  std::vector<std::int64_t> resolutions = {size};
   for (std::size_t level = 0; level + 1 < ch_mult.size(); ++level) {
     check(size % 2 == 0, "UNetConfig", "image_size ", image_size, " cannot be halved ", ch_mult.size() - 1,
           " times (", size, " is odd at level ", level, ")");
     size /= 2;
+    resolutions.push_back(size);
   }
+  // An attention resolution the model never reaches would silently add no attention.
+  for (std::int64_t resolution : attn_resolutions)
+    check(std::find(resolutions.begin(), resolutions.end(), resolution) != resolutions.end(), "UNetConfig",
+          "attention resolution ", resolution, " is not one of the model's resolutions (", shape_string(resolutions),
+          ")");
 }
 
 ResBlock::ResBlock(std::int64_t in_channels, std::int64_t out_channels, std::int64_t temb_channels, double dropout,

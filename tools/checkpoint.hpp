@@ -14,26 +14,50 @@
 
 namespace ddpm::tools {
 
+// The run a checkpoint records, every field parsed and range-checked here by the rules of
+// its command-line option (an error names the field and the file). Fields that older
+// checkpoints lack take the command line's defaults.
+struct RecordedRun {
+  std::string schedule, loss, data, lr_schedule;
+  std::int64_t step = 0, timesteps = 0, batch = 0, warmup = 0, optimizer_steps = 0, ema_updates = 0;
+  std::uint64_t seed = 0;
+  double learning_rate = 0, clip = 1.0, ema_decay = 0.9999, label_dropout = 0.1;
+};
+
 struct Checkpoint {
+  std::string path;
   std::map<std::string, Tensor> tensors;
   std::map<std::string, std::string> metadata;
 
+  // Reads the file, its config and its run fields; nothing is allocated for a model yet.
   static Checkpoint read(const std::string& path);
   nn::UNetConfig config() const;
-  std::int64_t step() const;
-  // The model's own tensors (no prefix).
-  std::map<std::string, Tensor> model_tensors(const nn::UNet& model) const;
-  // The EMA weights in the model's names, when the checkpoint has them.
+  RecordedRun run() const;
+  std::int64_t step() const { return run().step; }
+  // Every tensor without the "ema." or "optim." prefix (for a strict load: a tensor the
+  // model does not have is an error), or the EMA weights under the model's names. Both
+  // refuse a non-finite value, naming the tensor.
+  std::map<std::string, Tensor> model_tensors() const;
   bool has_ema() const;
-  std::map<std::string, Tensor> ema_tensors(const nn::UNet& model) const;
-  std::string meta(const std::string& key) const;  // throws naming the key when missing
+  std::map<std::string, Tensor> ema_tensors() const;
+  // Loads model or EMA weights into `model` strictly: missing, unexpected and misshapen
+  // tensors are errors (the first few listed, with a count).
+  void load_into(nn::UNet& model, bool ema) const;
+  std::string meta(const std::string& key) const;  // throws naming the key and the file when missing
 };
 
 // The --variance of sample and eval for a model of `config`: "auto" is learned when the
 // model learns its variance, else large; "learned" for a model that does not is an error.
 diffusion::Variance model_variance(const std::string& choice, const nn::UNetConfig& config);
 
+// Writes atomically; refuses (before writing) a state with a non-finite value, so a finite
+// checkpoint is never replaced by a damaged one.
 void write_checkpoint(const std::string& path, const nn::UNet& model, const nn::Adam& optimizer,
                       const nn::ExponentialMovingAverage& ema, std::map<std::string, std::string> metadata);
+
+// Parsing shared with the command line: the whole text must be a number in [low, high].
+std::int64_t parse_integer(const std::string& field, const std::string& text, std::int64_t low, std::int64_t high);
+std::uint64_t parse_unsigned(const std::string& field, const std::string& text);
+double parse_real(const std::string& field, const std::string& text, double low, double high);
 
 }  // namespace ddpm::tools

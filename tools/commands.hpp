@@ -1,6 +1,7 @@
 #pragma once
 // The `ddpm` subcommands. Each returns the process exit status; errors are reported as
 // exceptions whose message the caller prints as one line.
+#include <set>
 #include <string>
 #include <vector>
 
@@ -32,8 +33,10 @@ struct TrainOptions {
   std::int64_t sample_steps = 50;
   std::int64_t log_every = 10;
   bool resume = false;
+  bool overwrite = false;   // replace a run already in --out
   bool data_given = false;  // --data was on the command line (it then wins over the checkpoint's)
   bool quiet = false;
+  std::set<std::string> given;  // the options on the command line, for --resume's conflict check
 };
 int run_train(const TrainOptions& options);
 

@@ -2,7 +2,7 @@
 // image), as a table and as JSON, mean ± standard error, with its three parts.
 #include <cmath>
 #include <cstdio>
-#include <fstream>
+#include <sstream>
 #include <stdexcept>
 
 #include "ddpm/bits_per_dim.hpp"
@@ -42,10 +42,10 @@ int run_eval(const EvalOptions& options) {
   Generator init(0), unused(0);
   nn::UNet model(config, init);
   if (options.ema && !checkpoint.has_ema()) throw std::runtime_error(options.checkpoint + ": has no EMA weights; use --no-ema");
-  model.load_state_dict(options.ema ? checkpoint.ema_tensors(model) : checkpoint.model_tensors(model));
+  checkpoint.load_into(model, options.ema);
   model.eval();
   const diffusion::NoiseSchedule schedule = diffusion::make_schedule(
-      diffusion::parse_schedule_kind(checkpoint.meta("schedule")), std::stoll(checkpoint.meta("timesteps")));
+      diffusion::parse_schedule_kind(checkpoint.run().schedule), checkpoint.run().timesteps);
   const auto variance = model_variance(options.variance, config);
   const auto denoiser = [&](const Tensor& x, const Tensor& t, const Tensor& y) {
     NoGrad no_grad;
@@ -75,8 +75,7 @@ int run_eval(const EvalOptions& options) {
   std::printf("  %-22s %10.5f ± %.5f\n", "sum of KL L_1..L_T-1", kl.mean, kl.standard_error);
   std::printf("  %-22s %10.5f ± %.5f\n", "decoder L_0", decoder.mean, decoder.standard_error);
   if (!options.json.empty()) {
-    std::ofstream json(options.json);
-    if (!json) throw std::runtime_error(options.json + ": cannot open for writing");
+    std::ostringstream json;  // written whole, checked and renamed into place
     auto field = [&](const char* name, const Summary& s, bool last) {
       json << "  \"" << name << "\": {\"mean\": " << s.mean << ", \"standard_error\": " << s.standard_error << "}" << (last ? "\n" : ",\n");
     };
@@ -88,6 +87,8 @@ int run_eval(const EvalOptions& options) {
     field("kl_sum", kl, false);
     field("decoder", decoder, true);
     json << "}\n";
+    const std::string text = json.str();
+    write_file_atomically(options.json, {reinterpret_cast<const std::uint8_t*>(text.data()), text.size()});
   }
   return 0;
 }

@@ -7,13 +7,16 @@
 namespace ddpm::tools {
 
 int run_info(const std::string& path) {
+  // Reads what the file holds without building the model: a header may declare a model far
+  // larger than its tensors (and than this machine's memory).
   const Checkpoint checkpoint = Checkpoint::read(path);
   const nn::UNetConfig config = checkpoint.config();
-  Generator init(0);
-  const nn::UNet model(config, init);
+  const auto weights = checkpoint.model_tensors();
+  std::int64_t parameters = 0;
+  for (const auto& [name, tensor] : weights) parameters += tensor.numel();
   std::printf("checkpoint  %s\nconfig      %s\nstep        %lld\nparameters  %lld in %zu tensors\n", path.c_str(),
-              config.to_json().c_str(), static_cast<long long>(checkpoint.step()),
-              static_cast<long long>(model.parameter_count()), model.named_parameters().size());
+              config.to_json().c_str(), static_cast<long long>(checkpoint.step()), static_cast<long long>(parameters),
+              weights.size());
   std::printf("metadata\n");
   for (const auto& [key, value] : checkpoint.metadata)
     if (key != "config") std::printf("  %-12s %s\n", key.c_str(), value.c_str());

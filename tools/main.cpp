@@ -1,11 +1,14 @@
 // The `ddpm` command line: train, sample, eval, info.
 #include <CLI/CLI.hpp>
 
+#include <cmath>
 #include <csignal>
+#include <cstdlib>
 #include <cstdio>
 #include <exception>
 
 #include "tensor/system_info.hpp"
+#include "tools/checkpoint.hpp"
 #include "tools/commands.hpp"
 
 namespace {
@@ -29,6 +32,47 @@ std::vector<std::int64_t> parse_list(const std::string& text, const char* option
   return values;
 }
 
+// A finite number in [low, high]: CLI::Range lets NaN through (every comparison with it
+// is false), and its message prints DBL_MAX's 309 digits for an open range.
+CLI::Validator finite_range(double low, double high) {
+  return CLI::Validator(
+      [low, high](std::string& text) -> std::string {
+        char* end = nullptr;
+        const double value = std::strtod(text.c_str(), &end);
+        if (text.empty() || *end != '\0' || !std::isfinite(value) || value < low || value > high)
+          return "'" + text + "' is not a finite number in [" + CLI::detail::to_string(low) + ", " +
+                 CLI::detail::to_string(high) + "]";
+        return {};
+      },
+      "FINITE in [" + CLI::detail::to_string(low) + ", " + CLI::detail::to_string(high) + "]");
+}
+
+// Seeds are unsigned 64-bit: "-1" and 2^64 would otherwise wrap or saturate silently.
+CLI::Validator seed_value() {
+  return CLI::Validator(
+      [](std::string& text) -> std::string {
+        try {
+          ddpm::tools::parse_unsigned("seed", text);
+        } catch (const std::exception& error) {
+          return error.what();
+        }
+        return {};
+      },
+      "UINT64");
+}
+
+// A PNG path: the writer produces PNG whatever the name says, so another extension would
+// leave a file its name misdescribes.
+CLI::Validator png_path() {
+  return CLI::Validator(
+      [](std::string& text) -> std::string {
+        if (text.size() < 4 || text.compare(text.size() - 4, 4, ".png") != 0)
+          return "'" + text + "' must end in .png (the file is written as PNG)";
+        return {};
+      },
+      "FILE.png");
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -50,21 +94,21 @@ int main(int argc, char** argv) {
   train_command->add_option("--ch-mult", ch_mult, "Channel multipliers per level")->capture_default_str();
   train_command->add_option("--num-res-blocks", train.model.num_res_blocks, "Residual blocks per level")->capture_default_str()->check(CLI::Range(1, 16));
   train_command->add_option("--attn", attention, "Resolutions with self-attention (comma separated, empty for none)")->capture_default_str();
-  train_command->add_option("--dropout", train.model.dropout, "Dropout in residual blocks")->capture_default_str()->check(CLI::Range(0.0, 0.99));
+  train_command->add_option("--dropout", train.model.dropout, "Dropout in residual blocks")->capture_default_str()->check(finite_range(0.0, 0.99));
   train_command->add_option("--schedule", train.schedule, "Noise schedule")->capture_default_str()->check(CLI::IsMember({"linear", "cosine", "quadratic", "sigmoid"}));
   train_command->add_option("--timesteps", train.timesteps, "Diffusion steps T")->capture_default_str()->check(CLI::Range(2, 100000));
   train_command->add_option("--loss", train.loss, "Training loss: simple (L_simple), vlb (the bound, T·L_t), hybrid (L_simple + 0.001·T·L_t, learns the variance)")->capture_default_str()->check(CLI::IsMember({"simple", "vlb", "hybrid"}));
   train_command->add_flag("--learn-sigma", train.model.learn_sigma, "Learned-range variance output (2C channels; implied by --loss hybrid)");
   train_command->add_flag("--class-cond", train.class_conditional, "Condition on the data's labels (null label dropout for guidance)");
-  train_command->add_option("--label-dropout", train.label_dropout, "Probability of the null label with --class-cond")->capture_default_str()->check(CLI::Range(0.0, 1.0));
+  train_command->add_option("--label-dropout", train.label_dropout, "Probability of the null label with --class-cond")->capture_default_str()->check(finite_range(0.0, 1.0));
   train_command->add_option("--steps", train.steps, "Total training steps (a resumed run continues up to this)")->capture_default_str()->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
   train_command->add_option("--batch", train.batch, "Images per step")->capture_default_str()->check(CLI::Range(1, 65536));
-  train_command->add_option("--lr", train.learning_rate, "Adam learning rate")->capture_default_str()->check(CLI::Range(0.0, 1.0));
+  train_command->add_option("--lr", train.learning_rate, "Adam learning rate")->capture_default_str()->check(finite_range(0.0, 1.0));
   train_command->add_option("--lr-schedule", train.lr_schedule, "Learning-rate schedule")->capture_default_str()->check(CLI::IsMember({"constant", "linear-warmup", "cosine"}));
   train_command->add_option("--warmup", train.warmup, "Warm-up steps of the learning-rate schedule")->capture_default_str()->check(CLI::NonNegativeNumber);
-  train_command->add_option("--ema", train.ema_decay, "EMA decay (with warm-up min(d, (1+n)/(10+n)))")->capture_default_str()->check(CLI::Range(0.0, 1.0));
-  train_command->add_option("--clip", train.clip, "Global gradient-norm clip")->capture_default_str()->check(CLI::PositiveNumber);
-  train_command->add_option("--seed", train.seed, "Seed of initialisation, data order and noise")->capture_default_str();
+  train_command->add_option("--ema", train.ema_decay, "EMA decay (with warm-up min(d, (1+n)/(10+n)))")->capture_default_str()->check(finite_range(0.0, 1.0));
+  train_command->add_option("--clip", train.clip, "Global gradient-norm clip")->capture_default_str()->check(finite_range(1e-12, 1e6));
+  train_command->add_option("--seed", train.seed, "Seed of initialisation, data order and noise")->capture_default_str()->check(seed_value());
   train_command->add_option("--threads", train.threads, "Worker threads (0: all cores)")->capture_default_str()->check(CLI::Range(0, 1024));
   train_command->add_option("--out", train.out, "Output directory")->capture_default_str();
   train_command->add_option("--checkpoint-every", train.checkpoint_every, "Steps between checkpoints (and one at the end)")->capture_default_str()->check(CLI::NonNegativeNumber);
@@ -72,23 +116,24 @@ int main(int argc, char** argv) {
   train_command->add_option("--sample-count", train.sample_count, "Images in each sample grid")->capture_default_str()->check(CLI::Range(1, 1024));
   train_command->add_option("--sample-steps", train.sample_steps, "DDIM steps for the sample grids")->capture_default_str()->check(CLI::Range(1, 100000));
   train_command->add_option("--log-every", train.log_every, "Steps between log.csv lines")->capture_default_str()->check(CLI::Range(1, 1000000));
-  train_command->add_flag("--resume", train.resume, "Continue from DIR/checkpoint.safetensors");
+  train_command->add_flag("--resume", train.resume, "Continue from DIR/checkpoint.safetensors (options that fix the run must agree with it)");
+  train_command->add_flag("--overwrite", train.overwrite, "Replace a run already in --out");
   train_command->add_flag("--quiet", train.quiet, "No progress line");
 
   SampleOptions sample;
   auto* sample_command = app.add_subcommand("sample", "Draw images from a checkpoint into a PNG grid");
   sample_command->add_option("--checkpoint", sample.checkpoint, "Checkpoint file")->required();
-  sample_command->add_option("--out", sample.out, "PNG grid to write")->capture_default_str();
+  sample_command->add_option("--out", sample.out, "PNG grid to write")->capture_default_str()->check(png_path());
   sample_command->add_option("--n", sample.n, "Number of images")->capture_default_str()->check(CLI::Range(1, 1 << 20));
   sample_command->add_option("--batch", sample.batch, "Images per model call")->capture_default_str()->check(CLI::Range(1, 4096));
-  sample_command->add_option("--seed", sample.seed, "Noise seed (the same seed gives the same images for any --batch)")->capture_default_str();
+  sample_command->add_option("--seed", sample.seed, "Noise seed (the same seed gives the same images for any --batch)")->capture_default_str()->check(seed_value());
   sample_command->add_option("--sampler", sample.sampler, "Sampler")->capture_default_str()->check(CLI::IsMember({"ancestral", "ddim"}));
   sample_command->add_option("--steps", sample.steps, "Sampling steps (0: all T; fewer: respaced)")->capture_default_str()->check(CLI::NonNegativeNumber);
-  sample_command->add_option("--eta", sample.eta, "DDIM eta (0: deterministic)")->capture_default_str()->check(CLI::Range(0.0, 10.0));
+  sample_command->add_option("--eta", sample.eta, "DDIM eta (0: deterministic)")->capture_default_str()->check(finite_range(0.0, 10.0));
   sample_command->add_option("--variance", sample.variance, "Ancestral variance: large (beta), small (posterior), learned; auto: learned if the model learns it, else large")->capture_default_str()->check(CLI::IsMember({"auto", "large", "small", "learned"}));
   sample_command->add_flag("--ema,!--no-ema", sample.ema, "Use the EMA weights (default) or the raw ones");
-  sample_command->add_option("--class", sample.label, "Class label for conditional models (-1: unconditional)")->capture_default_str();
-  sample_command->add_option("--guidance", sample.guidance, "Classifier-free guidance weight w")->capture_default_str();
+  sample_command->add_option("--class", sample.label, "Class label for conditional models (-1: unconditional)")->capture_default_str()->check(CLI::Range(std::int64_t{-1}, std::int64_t{1} << 30));
+  sample_command->add_option("--guidance", sample.guidance, "Classifier-free guidance weight w")->capture_default_str()->check(finite_range(-100.0, 100.0));
   sample_command->add_option("--trajectory", sample.trajectory, "PNG of the denoising process (rows: samples; columns: x_t from noise to image)");
   sample_command->add_option("--raw", sample.raw, "Save the samples as a tensor: FILE.safetensors (float in [-1, 1]) or an IDX file (bytes)");
   sample_command->add_option("--threads", sample.threads, "Worker threads (0: all cores)")->capture_default_str()->check(CLI::Range(0, 1024));
@@ -101,7 +146,7 @@ int main(int argc, char** argv) {
   eval_command->add_option("--split", evaluation.split, "Split")->capture_default_str()->check(CLI::IsMember({"train", "test"}));
   eval_command->add_option("--n-images", evaluation.n_images, "Images to evaluate (0: all; each costs T model calls)")->capture_default_str()->check(CLI::NonNegativeNumber);
   eval_command->add_option("--batch", evaluation.batch, "Images per model call")->capture_default_str()->check(CLI::Range(1, 4096));
-  eval_command->add_option("--seed", evaluation.seed, "Noise seed")->capture_default_str();
+  eval_command->add_option("--seed", evaluation.seed, "Noise seed")->capture_default_str()->check(seed_value());
   eval_command->add_option("--variance", evaluation.variance, "Model variance: large, small, learned; auto: learned if the model learns it, else large")->capture_default_str()->check(CLI::IsMember({"auto", "large", "small", "learned"}));
   eval_command->add_flag("--ema,!--no-ema", evaluation.ema, "Use the EMA weights (default) or the raw ones");
   eval_command->add_option("--json", evaluation.json, "Also write the results as JSON to this file");
@@ -114,6 +159,12 @@ int main(int argc, char** argv) {
   info_command->add_option("file", info_path, "Checkpoint file");
   info_command->add_flag("--system", info_system, "The build's instruction set, the GEMM kernels this CPU has and the one in use");
 
+  // CLI11 says only "A subcommand is required" for a word it does not know: name it.
+  const std::string first = argc > 1 ? argv[1] : "";
+  if (!first.empty() && first[0] != '-' && first != "train" && first != "sample" && first != "eval" && first != "info") {
+    std::fprintf(stderr, "ddpm: unknown command '%s' (commands: train, sample, eval, info; ddpm --help)\n", argv[1]);
+    return 2;
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {
@@ -124,6 +175,8 @@ int main(int argc, char** argv) {
       train.model.ch_mult = parse_list(ch_mult, "--ch-mult");
       train.model.attn_resolutions = parse_list(attention, "--attn");
       train.data_given = train_command->count("--data") > 0;
+      for (const CLI::Option* option : train_command->get_options())
+        if (option->count() > 0) train.given.insert(option->get_name());
       return run_train(train);
     }
     if (sample_command->parsed()) return run_sample(sample);

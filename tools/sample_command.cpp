@@ -21,13 +21,13 @@ int run_sample(const SampleOptions& options) {
   nn::UNet model(config, init);
   if (options.ema && !checkpoint.has_ema())
     throw std::runtime_error(options.checkpoint + ": has no EMA weights; use --no-ema");
-  model.load_state_dict(options.ema ? checkpoint.ema_tensors(model) : checkpoint.model_tensors(model));
+  checkpoint.load_into(model, options.ema);
   model.eval();
   if (options.label >= 0 && options.label >= config.num_classes)
     throw std::runtime_error("--class " + std::to_string(options.label) + ": the model has " +
                              std::to_string(config.num_classes) + " classes");
   const diffusion::NoiseSchedule schedule = diffusion::make_schedule(
-      diffusion::parse_schedule_kind(checkpoint.meta("schedule")), std::stoll(checkpoint.meta("timesteps")));
+      diffusion::parse_schedule_kind(checkpoint.run().schedule), checkpoint.run().timesteps);
   diffusion::SamplerOptions sampler;
   sampler.steps = options.steps;
   sampler.ddim = options.sampler == "ddim";

@@ -5,9 +5,15 @@
 #include <cmath>
 #include <csignal>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <stdexcept>
+#include <tuple>
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 #include "ddpm/diffusion.hpp"
 #include "ddpm/conditioning.hpp"
@@ -33,6 +39,108 @@ std::string exact(double value) {
   char text[32];
   std::snprintf(text, sizeof text, "%.17g", value);
   return text;
+}
+
+// An exclusive lock on DIR/.lock while the run lasts (the kernel drops it when the
+// process ends, however it ends): a second run into the same directory fails at once,
+// naming the process that holds it.
+class RunDirectoryLock {
+ public:
+  explicit RunDirectoryLock(const std::string& directory) {
+    const std::string path = (std::filesystem::path(directory) / ".lock").string();
+    descriptor_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (descriptor_ < 0)
+      throw std::runtime_error("--out " + directory + ": cannot create " + path + ": " + std::strerror(errno));
+    if (::flock(descriptor_, LOCK_EX | LOCK_NB) != 0) {
+      char holder[32] = {};
+      const ssize_t got = ::pread(descriptor_, holder, sizeof holder - 1, 0);
+      ::close(descriptor_);
+      throw std::runtime_error("--out " + directory + ": another training run is using this directory" +
+                               (got > 0 ? " (process " + std::string(holder, static_cast<std::size_t>(got)) + ")" : ""));
+    }
+    // The process number only serves a second run's message: the lock holds without it.
+    const std::string pid = std::to_string(::getpid());
+    if (::ftruncate(descriptor_, 0) == 0 && ::pwrite(descriptor_, pid.data(), pid.size(), 0) < 0) {
+    }
+  }
+  ~RunDirectoryLock() { ::close(descriptor_); }
+  RunDirectoryLock(const RunDirectoryLock&) = delete;
+  RunDirectoryLock& operator=(const RunDirectoryLock&) = delete;
+
+ private:
+  int descriptor_ = -1;
+};
+
+// Temporary files of writes that a kill interrupted (NAME.tmp.PID): no other run can be
+// writing them, since this one holds the directory's lock.
+void remove_stale_temporaries(const std::string& directory) {
+  std::error_code error;
+  for (const auto& entry : std::filesystem::directory_iterator(directory, error))
+    if (entry.is_regular_file() && entry.path().filename().string().find(".tmp.") != std::string::npos)
+      std::filesystem::remove(entry.path(), error);
+}
+
+// The log's rows up to `step` (a kill between a log line and the next checkpoint leaves
+// rows the resumed run will write again), rewritten atomically.
+void truncate_log(const std::string& path, std::int64_t step) {
+  std::ifstream in(path);
+  if (!in) return;
+  std::string line, kept;
+  bool header = true;
+  while (std::getline(in, line)) {
+    if (!header) {
+      const std::size_t comma = line.find(',');
+      char* end = nullptr;
+      const long long row_step = std::strtoll(line.substr(0, comma).c_str(), &end, 10);
+      if (comma == std::string::npos || row_step > step) continue;
+    }
+    kept += line + "\n";
+    header = false;
+  }
+  write_file_atomically(path, {reinterpret_cast<const std::uint8_t*>(kept.data()), kept.size()});
+}
+
+// Options whose value is fixed by a run's first start: given with --resume, each must
+// agree with the checkpoint (a different value would silently be a different run).
+void check_resume_conflicts(const TrainOptions& requested, const TrainOptions& recorded) {
+  const nn::UNetConfig& a = requested.model;
+  const nn::UNetConfig& b = recorded.model;
+  auto list = [](const std::vector<std::int64_t>& values) {
+    std::string text;
+    for (std::int64_t v : values) {
+      if (!text.empty()) text += ',';
+      text += std::to_string(v);
+    }
+    return text;
+  };
+  const std::vector<std::tuple<const char*, std::string, std::string>> fixed = {
+      {"--ch", std::to_string(a.ch), std::to_string(b.ch)},
+      {"--ch-mult", list(a.ch_mult), list(b.ch_mult)},
+      {"--num-res-blocks", std::to_string(a.num_res_blocks), std::to_string(b.num_res_blocks)},
+      {"--attn", list(a.attn_resolutions), list(b.attn_resolutions)},
+      {"--dropout", exact(a.dropout), exact(b.dropout)},
+      {"--learn-sigma", std::to_string(a.learn_sigma), std::to_string(b.learn_sigma)},
+      {"--class-cond", std::to_string(requested.class_conditional), std::to_string(recorded.class_conditional)},
+      {"--schedule", requested.schedule, recorded.schedule},
+      {"--timesteps", std::to_string(requested.timesteps), std::to_string(recorded.timesteps)},
+      {"--loss", requested.loss, recorded.loss},
+      {"--batch", std::to_string(requested.batch), std::to_string(recorded.batch)},
+      {"--lr", exact(requested.learning_rate), exact(recorded.learning_rate)},
+      {"--lr-schedule", requested.lr_schedule, recorded.lr_schedule},
+      {"--warmup", std::to_string(requested.warmup), std::to_string(recorded.warmup)},
+      {"--ema", exact(requested.ema_decay), exact(recorded.ema_decay)},
+      {"--clip", exact(requested.clip), exact(recorded.clip)},
+      {"--label-dropout", exact(requested.label_dropout), exact(recorded.label_dropout)},
+      {"--seed", std::to_string(requested.seed), std::to_string(recorded.seed)}};
+  std::string conflicts;
+  for (const auto& [option, asked, kept] : fixed)
+    if (requested.given.count(option) && asked != kept)
+      conflicts += std::string(conflicts.empty() ? "" : ", ") + option + " " + asked + " (checkpoint: " + kept + ")";
+  if (!conflicts.empty())
+    throw std::runtime_error("--resume: these options differ from the run being resumed and cannot change: " +
+                             conflicts + ". Options that may change on resume: --steps, --data (same image size), "
+                             "--checkpoint-every, --sample-every, --sample-count, --sample-steps, --log-every, "
+                             "--threads, --quiet");
 }
 
 std::string format_duration(double seconds) {
@@ -62,19 +170,39 @@ int run_train(const TrainOptions& requested) {
     fs::remove(probe, error);
   }
 
+  const RunDirectoryLock lock(options.out);
+  remove_stale_temporaries(options.out);
+  if (fs::exists(checkpoint_path) && !fs::is_regular_file(checkpoint_path))
+    throw std::runtime_error(checkpoint_path + ": exists and is not a regular file");
+  const std::string log_path = (fs::path(options.out) / "log.csv").string();
+  if (!options.resume && !options.overwrite && (fs::exists(checkpoint_path) || fs::exists(log_path)))
+    throw std::runtime_error("--out " + options.out + " already holds a run: --resume to continue it, --overwrite to "
+                             "replace it, or another --out");
+
   std::optional<Checkpoint> resumed;
   if (options.resume) {
     if (!fs::exists(checkpoint_path)) throw std::runtime_error("--resume: no checkpoint at " + checkpoint_path);
     resumed = Checkpoint::read(checkpoint_path);
+    const RecordedRun run = resumed->run();
     options.model = resumed->config();
-    options.schedule = resumed->meta("schedule");
-    options.timesteps = std::stoll(resumed->meta("timesteps"));
-    options.seed = std::stoull(resumed->meta("seed"));
-    options.batch = std::stoll(resumed->meta("batch"));
-    if (!options.data_given) options.data = resumed->meta("data");
-    options.learning_rate = std::stod(resumed->meta("lr"));
+    options.schedule = run.schedule;
+    options.timesteps = run.timesteps;
+    options.seed = run.seed;
+    options.batch = run.batch;
+    if (!options.data_given) options.data = run.data;
+    options.learning_rate = run.learning_rate;
     options.class_conditional = options.model.num_classes > 0;
-    options.loss = resumed->meta("loss");
+    options.loss = run.loss;
+    options.lr_schedule = run.lr_schedule;
+    options.warmup = run.warmup;
+    options.clip = run.clip;
+    options.ema_decay = run.ema_decay;
+    options.label_dropout = run.label_dropout;
+    TrainOptions requested_model = requested;
+    requested_model.model.image_size = options.model.image_size;  // from the data, not an option
+    requested_model.model.in_channels = options.model.in_channels;
+    requested_model.model.num_classes = options.model.num_classes;
+    check_resume_conflicts(requested_model, options);
   }
   diffusion::TrainingLossOptions loss_options;
   loss_options.type = diffusion::parse_loss_type(options.loss);
@@ -93,6 +221,10 @@ int run_train(const TrainOptions& requested) {
   if (options.class_conditional && !resumed) options.model.num_classes = data.classes;
   options.model.validate();
   if (options.batch < 1) throw std::runtime_error("--batch must be >= 1");
+  if (options.batch > data.count)
+    throw std::runtime_error("--batch " + std::to_string(options.batch) + " is larger than the data set (" +
+                             std::to_string(data.count) + " images in " + options.data +
+                             "): every step would repeat images, and a batch far beyond the data is usually a typo");
 
   Generator init(stream(options.seed, 0));
   nn::UNet model(options.model, init);
@@ -101,10 +233,12 @@ int run_train(const TrainOptions& requested) {
   nn::ExponentialMovingAverage ema(parameters, options.ema_decay);
   std::int64_t start = 0;
   if (resumed) {
-    model.load_state_dict(resumed->model_tensors(model));
-    adam.load_state_tensors(resumed->tensors, "optim.", std::stoll(resumed->meta("optim.step")));
-    ema.load_state_tensors(resumed->tensors, "ema.", std::stoll(resumed->meta("ema.n")));
-    start = resumed->step();
+    resumed->load_into(model, /*ema=*/false);
+    resumed->ema_tensors();  // refuses non-finite EMA weights, naming the tensor
+    const RecordedRun run = resumed->run();
+    adam.load_state_tensors(resumed->tensors, "optim.", run.optimizer_steps);
+    ema.load_state_tensors(resumed->tensors, "ema.", run.ema_updates);
+    start = run.step;
   }
   const diffusion::NoiseSchedule schedule =
       diffusion::make_schedule(diffusion::parse_schedule_kind(options.schedule), options.timesteps);
@@ -113,14 +247,16 @@ int run_train(const TrainOptions& requested) {
   std::map<std::string, std::string> run_metadata = {
       {"schedule", options.schedule}, {"timesteps", std::to_string(options.timesteps)},
       {"seed", std::to_string(options.seed)}, {"batch", std::to_string(options.batch)},
-      {"data", options.data}, {"lr", exact(options.learning_rate)}, {"loss", options.loss}};
+      {"data", options.data}, {"lr", exact(options.learning_rate)}, {"loss", options.loss},
+      {"lr_schedule", options.lr_schedule}, {"warmup", std::to_string(options.warmup)},
+      {"clip", exact(options.clip)}, {"label_dropout", exact(options.label_dropout)}};
   auto save = [&](std::int64_t step) {
     auto metadata = run_metadata;
     metadata["step"] = std::to_string(step);
     write_checkpoint(checkpoint_path, model, adam, ema, metadata);
   };
 
-  const std::string log_path = (fs::path(options.out) / "log.csv").string();
+  if (start > 0) truncate_log(log_path, start);
   std::ofstream log(log_path, start > 0 ? std::ios::app : std::ios::trunc);
   if (!log) throw std::runtime_error(log_path + ": cannot open for writing");
   if (start == 0) log << "step,loss,lr,grad_norm,seconds,loss_q0,loss_q1,loss_q2,loss_q3,mse,vb\n";
@@ -167,15 +303,17 @@ int run_train(const TrainOptions& requested) {
     const diffusion::TrainingLoss loss = diffusion::training_loss(schedule, output, x0, xt, steps, noise, loss_options);
     Variable(loss.loss).backward();
     last_norm = nn::clip_gradient_norm(parameters, options.clip);
+    // Checked before any parameter changes, so the state saved is the one before the step.
+    const double value = loss.loss.value().item();
+    if (!std::isfinite(value) || !std::isfinite(last_norm)) {
+      save(step);
+      throw std::runtime_error(std::string(std::isfinite(value) ? "gradient norm" : "loss") + " became " +
+                               std::to_string(std::isfinite(value) ? last_norm : value) + " at step " +
+                               std::to_string(step) + "; checkpoint of the state before it saved (try a lower --lr)");
+    }
     adam.step();
     ema.update();
 
-    const double value = loss.loss.value().item();
-    if (!std::isfinite(value)) {
-      save(step);
-      throw std::runtime_error("loss became " + std::to_string(value) + " at step " + std::to_string(step) +
-                               "; checkpoint of the state before it saved (try a lower --lr)");
-    }
     smoothed = step == start ? value : 0.98 * smoothed + 0.02 * value;
     interval_loss += value;
     ++interval_count;
@@ -205,6 +343,7 @@ int run_train(const TrainOptions& requested) {
       log << ',' << interval_mse / interval_count << ',';
       if (loss.bound.defined()) log << interval_bound / interval_count;
       log << '\n' << std::flush;
+      if (!log) throw std::runtime_error(log_path + ": write failed");
       history.add(step + 1, interval_loss / interval_count);
       write_loss_plot((fs::path(options.out) / "loss.png").string(), history);
       interval_loss = interval_mse = interval_bound = 0;

@@ -68,8 +68,9 @@ expect "sample raw idx" 0 "wrote 2 samples" -- "$ddpm" sample --checkpoint A/che
 [[ $(stat -c %s raw.idx) -eq $((16 + 2 * 64)) ]] && pass || fail "raw.idx has the wrong size"
 # A folder of PNGs as data: single-image grids written by `ddpm sample` (square, one size).
 mkdir -p pngs mixed
-for seed in 1 2 3; do "$ddpm" sample --checkpoint A/checkpoint.safetensors --n 1 --steps 2 --seed $seed --out pngs/$seed.png --quiet 2>/dev/null; done
-expect "train on a PNG folder" 0 "done: 2 steps" -- "$ddpm" train --data folder:pngs "${tiny[@]}" --steps 2 --out P
+for seed in 1 2 3 4; do "$ddpm" sample --checkpoint A/checkpoint.safetensors --n 1 --steps 2 --seed $seed --out pngs/$seed.png --quiet 2>/dev/null; done
+# (the grids are 12x12, so the resolutions are 12 and 6: attention at 6)
+expect "train on a PNG folder" 0 "done: 2 steps" -- "$ddpm" train --data folder:pngs --ch 8 --ch-mult 1,2 --num-res-blocks 1 --attn 6 --batch 4 --quiet --threads 2 --steps 2 --out P
 expect "eval on a PNG folder" 0 "bits/dim on 2" -- "$ddpm" eval --checkpoint P/checkpoint.safetensors --n-images 2 --quiet
 cp pngs/1.png mixed/ && "$ddpm" sample --checkpoint A/checkpoint.safetensors --n 4 --steps 2 --out mixed/four.png --quiet 2>/dev/null
 expect "PNG folder of mixed sizes" 1 "all images must have one size" -- "$ddpm" train --data folder:mixed "${tiny[@]}" --steps 1 --out P2
@@ -119,6 +120,39 @@ cmp -s G/checkpoint.safetensors good.safetensors && pass || fail "a failed check
 # Resuming a run on data of another size is refused and leaves the checkpoint as it was.
 expect "resume on other data" 1 "expects 8" -- "$ddpm" train --data idx:small.idx "${tiny[@]}" --steps 8 --resume --out A
 cmp -s A/checkpoint.safetensors good.safetensors && pass || fail "a refused resume changed the checkpoint"
+
+# Reliability: what a hostile user tried (issue 16), each once.
+expect "lr nan" 105 "--lr" -- "$ddpm" train --data idx:images.idx "${tiny[@]}" --lr nan --out N1
+expect "clip nan" 105 "--clip" -- "$ddpm" train --data idx:images.idx "${tiny[@]}" --clip nan --out N1
+expect "clip range is readable" 105 "not a finite number in \[1e-12, 1e+06\]" -- "$ddpm" train --data idx:images.idx --clip -1 --out N1
+expect "seed -1" 105 "not an integer in \[0, 18446744073709551615\]" -- "$ddpm" train --data idx:images.idx "${tiny[@]}" --seed -1 --out N1
+expect "seed 2^64" 105 "seed" -- "$ddpm" sample --checkpoint A/checkpoint.safetensors --seed 18446744073709551616 --out s.png
+expect "attn 99" 1 "attention resolution 99 is not one of the model's resolutions" -- "$ddpm" train --data idx:images.idx --ch 8 --ch-mult 1,2 --attn 99 --batch 4 --steps 1 --out N2
+expect "class -2" 105 "--class" -- "$ddpm" sample --checkpoint A/checkpoint.safetensors --class -2 --out s.png
+expect "unknown command" 2 "unknown command 'bogus'" -- "$ddpm" bogus
+expect "jpg output" 105 "must end in .png" -- "$ddpm" sample --checkpoint A/checkpoint.safetensors --out x.jpg
+expect "info on a directory" 1 "not a regular file" -- "$ddpm" info A
+mkfifo fifo.safetensors
+expect "info on a FIFO" 1 "not a regular file" -- timeout 10 "$ddpm" info fifo.safetensors
+expect "eval json on a full disk" 1 "write failed" -- bash -c "ulimit -f 0; exec \"$ddpm\" eval --checkpoint A/checkpoint.safetensors --data idx:images.idx --n-images 1 --quiet --json full.json"
+[[ ! -e full.json ]] && pass || fail "a failed JSON write left a file"
+expect "existing run" 1 "already holds a run" -- "$ddpm" train --data idx:images.idx "${tiny[@]}" --steps 2 --out A
+expect "resume conflict" 1 "--lr 0.10000000000000001 (checkpoint: 0.00020000000000000001)" -- "$ddpm" train --data idx:images.idx "${tiny[@]}" --lr 0.1 --steps 8 --resume --out A
+cmp -s A/checkpoint.safetensors good.safetensors && pass || fail "a refused run changed the checkpoint"
+# A second run into a directory in use fails at once, naming the process.
+cp -r A L && rm -f L/.lock
+"$ddpm" train --data idx:images.idx "${tiny[@]}" --steps 100000 --resume --out L > /dev/null 2>&1 &
+holder=$!
+for ((i = 0; i < 100; i++)); do [[ $(cat L/.lock 2> /dev/null) == "$holder" ]] && break; sleep 0.1; done
+expect "locked directory" 1 "another training run is using this directory (process $holder)" -- "$ddpm" train --data idx:images.idx "${tiny[@]}" --steps 100 --resume --out L
+kill -TERM $holder; wait $holder
+# After a kill: log rows past the checkpoint and temporary files are cleaned up on resume.
+cp -r A K
+printf '7,9,9,9,9,,,,,9,\n8,9,9,9,9,,,,,9,\n' >> K/log.csv
+touch K/checkpoint.safetensors.tmp.99999 K/loss.png.tmp.99999
+expect "resume after a kill" 0 "done: 7 steps" -- "$ddpm" train --data idx:images.idx "${tiny[@]}" --steps 7 --resume --log-every 1 --out K
+[[ $(cut -d, -f1 K/log.csv | sort | uniq -d | wc -l) -eq 0 && $(tail -1 K/log.csv | cut -d, -f1) == 7 ]] && pass || fail "log.csv repeats steps after a resume: $(cut -d, -f1 K/log.csv | tr '\n' ' ')"
+[[ -z $(ls K | grep '\.tmp\.') ]] && pass || fail "stale temporary files were not removed: $(ls K)"
 
 # Which code paths run: the build's instruction set and the GEMM kernel in use, which
 # DDPM_GEMM_KERNEL forces; a kernel this CPU lacks is an error, never another kernel.

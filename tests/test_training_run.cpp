@@ -1,0 +1,152 @@
+// What `ddpm train` promises about its run directory and checkpoints: a failed step never
+// replaces a good checkpoint, every metadata field is checked where it is read, and
+// damaged weights are errors, not silent garbage.
+#include <filesystem>
+
+#include "tests/test_support.hpp"
+#include "tools/checkpoint.hpp"
+#include "tools/commands.hpp"
+#include "tools/idx.hpp"
+
+namespace ddpm::testing {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct TinyRun {
+  fs::path directory = fs::temp_directory_path() / ("ddpm-run-" + std::to_string(::getpid()));
+  tools::TrainOptions options;
+  std::string checkpoint = (directory / "out" / "checkpoint.safetensors").string();
+
+  TinyRun() {
+    fs::remove_all(directory);
+    fs::create_directories(directory);
+    std::vector<std::uint8_t> pixels(8 * 8 * 8);
+    for (std::size_t i = 0; i < pixels.size(); ++i) pixels[i] = static_cast<std::uint8_t>(i * 37 % 256);
+    tools::write_idx((directory / "images.idx").string(), {8, 8, 8}, pixels);
+    options.data = "idx:" + (directory / "images.idx").string();
+    options.model.ch = 8;
+    options.model.ch_mult = {1, 2};
+    options.model.num_res_blocks = 1;
+    options.model.attn_resolutions = {};
+    options.batch = 4;
+    options.steps = 2;
+    options.quiet = true;
+    options.out = (directory / "out").string();
+  }
+  ~TinyRun() { fs::remove_all(directory); }
+
+  // Rewrites the checkpoint with `change` applied to its tensors and metadata.
+  template <class Change>
+  void edit_checkpoint(Change&& change) const {
+    tools::Checkpoint read = tools::Checkpoint::read(checkpoint);
+    change(read.tensors, read.metadata);
+    std::vector<std::pair<std::string, Tensor>> tensors(read.tensors.begin(), read.tensors.end());
+    write_safetensors(checkpoint, tensors, read.metadata);
+  }
+};
+
+}  // namespace
+
+TEST_CASE("a non-finite loss stops training before any parameter changes, and the checkpoint stays finite") {
+  TinyRun run;
+  CHECK(tools::run_train(run.options) == 0);
+  // Weights that overflow float32 in the forward pass: the loss of the next step is inf.
+  run.edit_checkpoint([](auto& tensors, auto&) { tensors["conv_out.bias"] = full({1}, 1e30); });
+  const tools::Checkpoint before = tools::Checkpoint::read(run.checkpoint);
+  tools::TrainOptions resume = run.options;
+  resume.resume = true;
+  resume.steps = 4;
+  CHECK_THROWS_WITH_AS(tools::run_train(resume), doctest::Contains("became"), std::runtime_error);
+  const tools::Checkpoint after = tools::Checkpoint::read(run.checkpoint);
+  CHECK(after.step() == before.step());
+  for (const auto& [name, tensor] : before.tensors) {
+    INFO(name);
+    CHECK(bitwise_equal(after.tensors.at(name), tensor));  // the state before the failed step, unchanged
+  }
+}
+
+TEST_CASE("a checkpoint's metadata is parsed and range-checked where it is read, naming the field and the file") {
+  TinyRun run;
+  CHECK(tools::run_train(run.options) == 0);
+  const std::vector<std::tuple<std::string, std::string, std::string>> damaged = {
+      {"step", "-1", "'step': '-1' is not an integer in [0,"},
+      {"step", "abc", "'step': 'abc' is not an integer"},
+      {"timesteps", "1", "'timesteps': '1' is not an integer in [2, 100000]"},
+      {"lr", "nan", "'lr': 'nan' is not a finite number"},
+      {"seed", "-1", "'seed': '-1' is not an integer"},
+      {"batch", "0", "'batch': '0' is not an integer in [1, 65536]"},
+      {"schedule", "cubic", "'schedule': unknown value 'cubic'"},
+      {"optim.step", "9e9", "'optim.step': '9e9' is not an integer"}};
+  const tools::Checkpoint good = tools::Checkpoint::read(run.checkpoint);
+  const std::vector<std::pair<std::string, Tensor>> tensors(good.tensors.begin(), good.tensors.end());
+  for (const auto& [field, value, message] : damaged) {
+    auto metadata = good.metadata;
+    metadata[field] = value;
+    write_safetensors(run.checkpoint, tensors, metadata);
+    INFO(field, " = ", value);
+    CHECK_THROWS_WITH_AS(tools::Checkpoint::read(run.checkpoint), doctest::Contains((run.checkpoint + ": __metadata__ " + message).c_str()),
+                         std::runtime_error);
+  }
+}
+
+TEST_CASE("non-finite weights and tensors the model does not have are errors at load, naming the tensor") {
+  TinyRun run;
+  CHECK(tools::run_train(run.options) == 0);
+  run.edit_checkpoint([](auto& tensors, auto&) {
+    Tensor damaged = tensors["conv_in.weight"].clone();
+    damaged.data<float>()[3] = std::nanf("");
+    tensors["conv_in.weight"] = damaged;
+  });
+  Generator init(0);
+  nn::UNet model(tools::Checkpoint::read(run.checkpoint).config(), init);
+  CHECK_THROWS_WITH_AS(tools::Checkpoint::read(run.checkpoint).load_into(model, false),
+                       doctest::Contains("tensor 'conv_in.weight' holds a non-finite value"), std::runtime_error);
+  run.edit_checkpoint([](auto& tensors, auto&) {
+    tensors["conv_in.weight"] = zeros(tensors["conv_in.weight"].shape());
+    tensors["mid.attn_1.q.weight"] = zeros({8, 8, 1, 1});
+  });
+  CHECK_THROWS_WITH_AS(tools::Checkpoint::read(run.checkpoint).load_into(model, false),
+                       doctest::Contains("unexpected: mid.attn_1.q.weight"), std::runtime_error);
+}
+
+TEST_CASE("a state with a non-finite value is never written over a checkpoint") {
+  TinyRun run;
+  CHECK(tools::run_train(run.options) == 0);
+  const tools::Checkpoint good = tools::Checkpoint::read(run.checkpoint);
+  Generator init(0);
+  nn::UNet model(good.config(), init);
+  good.load_into(model, false);
+  const auto parameters = model.named_parameters();
+  nn::Adam adam(parameters, 1e-3);
+  nn::ExponentialMovingAverage ema(parameters, 0.9);
+  Variable weight = parameters.front().second;
+  weight.value().data<float>()[0] = std::numeric_limits<float>::infinity();
+  CHECK_THROWS_WITH_AS(tools::write_checkpoint(run.checkpoint, model, adam, ema, good.metadata),
+                       doctest::Contains("holds a non-finite value"), std::runtime_error);
+  CHECK(bitwise_equal(tools::Checkpoint::read(run.checkpoint).tensors.at(parameters.front().first),
+                      good.tensors.at(parameters.front().first)));
+}
+
+TEST_CASE("the run directory: an existing run needs --resume or --overwrite, and --resume refuses options that fix the run") {
+  TinyRun run;
+  CHECK(tools::run_train(run.options) == 0);
+  CHECK_THROWS_WITH_AS(tools::run_train(run.options), doctest::Contains("already holds a run"), std::runtime_error);
+  tools::TrainOptions overwrite = run.options;
+  overwrite.overwrite = true;
+  CHECK(tools::run_train(overwrite) == 0);
+  tools::TrainOptions resume = run.options;
+  resume.resume = true;
+  resume.steps = 3;
+  resume.batch = 8, resume.learning_rate = 0.1, resume.model.ch = 16;
+  resume.given = {"--batch", "--lr", "--ch", "--steps"};
+  CHECK_THROWS_WITH_AS(tools::run_train(resume),
+                       doctest::Contains("--ch 16 (checkpoint: 8), --batch 8 (checkpoint: 4), --lr 0.10000000000000001"),
+                       std::runtime_error);
+  resume.given = {"--steps"};  // not given: the checkpoint's values, whatever the defaults say
+  CHECK(tools::run_train(resume) == 0);
+  CHECK(tools::Checkpoint::read(run.checkpoint).step() == 3);
+  CHECK(tools::Checkpoint::read(run.checkpoint).run().batch == 4);
+}
+
+}  // namespace ddpm::testing
