@@ -53,11 +53,17 @@ UNetConfig UNetConfig::from_json(const std::string& text) {
 }
 
 void UNetConfig::validate() const {
-  check(in_channels >= 1, "UNetConfig", "in_channels must be >= 1, got ", in_channels);
-  check(ch >= 8 && ch % 8 == 0, "UNetConfig", "ch must be a positive multiple of 8 (GroupNorm has 8 groups), got ", ch);
-  check(!ch_mult.empty(), "UNetConfig", "ch_mult must not be empty");
-  for (std::int64_t m : ch_mult) check(m >= 1, "UNetConfig", "ch_mult entries must be >= 1, got ", m);
-  check(num_res_blocks >= 1, "UNetConfig", "num_res_blocks must be >= 1, got ", num_res_blocks);
+  // Upper bounds far past any model this engine trains, which keep every size computed
+  // from a configuration (parameter_count) within 64 bits whatever a file declares.
+  check(in_channels >= 1 && in_channels <= 64, "UNetConfig", "in_channels must be in [1, 64], got ", in_channels);
+  check(image_size >= 1 && image_size <= 4096, "UNetConfig", "image_size must be in [1, 4096], got ", image_size);
+  check(ch >= 8 && ch % 8 == 0 && ch <= 4096, "UNetConfig",
+        "ch must be a multiple of 8 (GroupNorm has 8 groups) in [8, 4096], got ", ch);
+  check(!ch_mult.empty() && ch_mult.size() <= 12, "UNetConfig", "ch_mult must have 1 to 12 entries, got ", ch_mult.size());
+  for (std::int64_t m : ch_mult) check(m >= 1 && m <= 64, "UNetConfig", "ch_mult entries must be in [1, 64], got ", m);
+  check(num_res_blocks >= 1 && num_res_blocks <= 64, "UNetConfig", "num_res_blocks must be in [1, 64], got ",
+        num_res_blocks);
+  check(num_classes <= (std::int64_t{1} << 24), "UNetConfig", "num_classes must be at most 2^24, got ", num_classes);
   check(dropout >= 0 && dropout < 1, "UNetConfig", "dropout must be in [0, 1), got ", dropout);
   check(num_classes >= 0, "UNetConfig", "num_classes must be >= 0, got ", num_classes);
   std::int64_t size = image_size;
@@ -135,6 +141,56 @@ void UpLevel::finish() {
   register_module("block", block);
   register_module("attn", attn);
   if (upsample) register_module("upsample", upsample);
+}
+
+// The parameters the constructor below creates, counted without allocating them, layer by
+// layer in the same order (a test compares the two for several configurations). Commands
+// check a checkpoint's tensors against it before building a model its header declares.
+std::int64_t UNetConfig::parameter_count() const {
+  validate();
+  const auto conv = [](std::int64_t in, std::int64_t out, std::int64_t kernel) { return out * in * kernel * kernel + out; };
+  const auto linear = [](std::int64_t in, std::int64_t out) { return out * in + out; };
+  const auto norm = [](std::int64_t channels) { return 2 * channels; };
+  const std::int64_t temb = 4 * ch;
+  const auto res_block = [&](std::int64_t in, std::int64_t out) {
+    return norm(in) + conv(in, out, 3) + linear(temb, out) + norm(out) + conv(out, out, 3) + (in != out ? conv(in, out, 1) : 0);
+  };
+  const auto attention = [&](std::int64_t channels) { return norm(channels) + 4 * linear(channels, channels); };
+  const auto attends = [&](std::int64_t resolution) {
+    return std::find(attn_resolutions.begin(), attn_resolutions.end(), resolution) != attn_resolutions.end();
+  };
+  const std::int64_t levels = static_cast<std::int64_t>(ch_mult.size());
+  std::int64_t total = linear(ch, temb) + linear(temb, temb) + (num_classes > 0 ? (num_classes + 1) * temb : 0) +
+                       conv(in_channels, ch, 3);
+  std::vector<std::int64_t> skip_channels = {ch};
+  std::int64_t current = ch, resolution = image_size;
+  for (std::int64_t level = 0; level < levels; ++level) {
+    const std::int64_t out = ch * ch_mult[static_cast<std::size_t>(level)];
+    for (std::int64_t j = 0; j < num_res_blocks; ++j) {
+      total += res_block(current, out) + (attends(resolution) ? attention(out) : 0);
+      current = out;
+      skip_channels.push_back(current);
+    }
+    if (level != levels - 1) {
+      total += conv(current, current, 3);
+      skip_channels.push_back(current);
+      resolution /= 2;
+    }
+  }
+  total += 2 * res_block(current, current) + attention(current);
+  for (std::int64_t level = levels - 1; level >= 0; --level) {
+    const std::int64_t out = ch * ch_mult[static_cast<std::size_t>(level)];
+    for (std::int64_t j = 0; j <= num_res_blocks; ++j) {
+      total += res_block(current + skip_channels.back(), out) + (attends(resolution) ? attention(out) : 0);
+      skip_channels.pop_back();
+      current = out;
+    }
+    if (level != 0) {
+      total += conv(current, current, 3);
+      resolution *= 2;
+    }
+  }
+  return total + norm(current) + conv(current, out_channels(), 3);
 }
 
 UNet::UNet(const UNetConfig& config, Generator& generator) : config_(config) {

@@ -25,6 +25,8 @@ struct UNetConfig {
   std::string to_json() const;
   static UNetConfig from_json(const std::string& text);
   void validate() const;  // throws naming the field that is wrong
+  // What UNet(config) would allocate, in parameters, computed without allocating.
+  std::int64_t parameter_count() const;
 };
 
 class ResBlock : public Module {

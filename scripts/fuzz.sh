@@ -8,9 +8,9 @@ scripts/install-dependencies.sh
 command -v clang++ > /dev/null || apt-get install -y -q clang
 CXX=clang++ cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDDPM_FUZZ=ON \
   -DDDPM_BUILD_TESTS=OFF -DDDPM_BUILD_BENCHMARKS=OFF > /dev/null
-cmake --build build-fuzz -j "${JOBS:-2}" --target fuzz_safetensors fuzz_idx fuzz_png
+cmake --build build-fuzz -j "${JOBS:-2}" --target fuzz_safetensors fuzz_idx fuzz_png fuzz_checkpoint_metadata
 seconds=${FUZZ_SECONDS:-600}
-for target in safetensors idx png; do
+for target in ${FUZZ_TARGETS:-safetensors idx png checkpoint_metadata}; do
   corpus=build-fuzz/corpus-$target
   mkdir -p "$corpus" && cp -n tests/fuzz/corpus/$target/* "$corpus"/ 2>/dev/null || true
   echo "== fuzz_$target for $seconds s"

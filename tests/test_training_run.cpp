@@ -90,6 +90,19 @@ TEST_CASE("a checkpoint's metadata is parsed and range-checked where it is read,
   }
 }
 
+TEST_CASE("a header that declares a model larger than its tensors is refused before any model is built") {
+  TinyRun run;
+  CHECK(tools::run_train(run.options) == 0);
+  const tools::Checkpoint good = tools::Checkpoint::read(run.checkpoint);
+  auto metadata = good.metadata;
+  nn::UNetConfig huge = good.config();
+  huge.ch = 1024, huge.num_res_blocks = 16, huge.ch_mult = {1, 2, 4}, huge.image_size = 28, huge.attn_resolutions = {};
+  metadata["config"] = huge.to_json();
+  write_safetensors(run.checkpoint, {{"conv_in.bias", zeros({8})}}, metadata);
+  CHECK_THROWS_WITH_AS(tools::Checkpoint::read(run.checkpoint), doctest::Contains("but the file holds only 8"),
+                       std::runtime_error);
+}
+
 TEST_CASE("non-finite weights and tensors the model does not have are errors at load, naming the tensor") {
   TinyRun run;
   CHECK(tools::run_train(run.options) == 0);

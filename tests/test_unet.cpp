@@ -106,6 +106,34 @@ TEST_CASE("load_state_dict reports every missing, unexpected and mis-shaped tens
   }
 }
 
+TEST_CASE("a checkpoint of another configuration gets five problems and a count, not hundreds of lines") {
+  Generator generator(0);
+  nn::UNetConfig other;
+  other.ch = 16;
+  nn::UNet model(nn::UNetConfig{}, generator), smaller(other, generator);
+  try {
+    model.load_state_dict(smaller.state_dict());
+    FAIL("no error");
+  } catch (const TensorError& error) {
+    const std::string message = error.what();
+    CHECK(std::count(message.begin(), message.end(), '\n') == 6);  // five problems and the count
+    CHECK(message.find("more") != std::string::npos);
+  }
+}
+
+TEST_CASE("the parameter count of a configuration, computed without building it, is the model's") {
+  std::vector<nn::UNetConfig> configs(5);
+  configs[1].ch = 16, configs[1].ch_mult = {1, 2}, configs[1].attn_resolutions = {};
+  configs[2].num_classes = 10, configs[2].learn_sigma = true, configs[2].in_channels = 3;
+  configs[3].ch_mult = {1, 2, 4, 4}, configs[3].image_size = 32, configs[3].attn_resolutions = {16, 8}, configs[3].num_res_blocks = 1;
+  configs[4].ch = 8, configs[4].ch_mult = {3, 1}, configs[4].attn_resolutions = {28, 14}, configs[4].num_res_blocks = 3;
+  for (const nn::UNetConfig& config : configs) {
+    Generator generator(0);
+    INFO(config.to_json());
+    CHECK(config.parameter_count() == nn::UNet(config, generator).parameter_count());
+  }
+}
+
 TEST_CASE("config JSON is torch_unet.py's and invalid configs are refused by field") {
   nn::UNetConfig config;
   CHECK(config.to_json() ==
@@ -114,8 +142,14 @@ TEST_CASE("config JSON is torch_unet.py's and invalid configs are refused by fie
       R"({"attn_resolutions": [7], "ch": 32, "ch_mult": [1, 2, 2], "dropout": 0.1, "image_size": 28, "in_channels": 1, "learn_sigma": false, "num_classes": 0, "num_res_blocks": 2})");
   CHECK(parsed.to_json() == config.to_json());
   config.ch = 12;
-  CHECK_THROWS_WITH_AS(config.validate(), doctest::Contains("ch must be a positive multiple of 8"), TensorError);
+  CHECK_THROWS_WITH_AS(config.validate(), doctest::Contains("ch must be a multiple of 8"), TensorError);
+  config.ch = 8192;  // past any model here: the bound keeps sizes computed from a file within 64 bits
+  CHECK_THROWS_WITH_AS(config.validate(), doctest::Contains("in [8, 4096], got 8192"), TensorError);
   config.ch = 32;
+  config.attn_resolutions = {99};
+  CHECK_THROWS_WITH_AS(config.validate(), doctest::Contains("attention resolution 99 is not one of the model's resolutions ([28, 14, 7])"),
+                       TensorError);
+  config.attn_resolutions = {7};
   config.image_size = 27;
   CHECK_THROWS_WITH_AS(config.validate(), doctest::Contains("cannot be halved"), TensorError);
   CHECK_THROWS_WITH_AS(nn::UNetConfig::from_json("{\"ch\": 32}"), doctest::Contains("cannot read configuration"),

@@ -59,16 +59,28 @@ double parse_real(const std::string& field, const std::string& text, double low,
   return value;
 }
 
-Checkpoint Checkpoint::read(const std::string& path) {
-  SafetensorsContents contents = read_safetensors(path);
+Checkpoint Checkpoint::read(const std::string& path) { return from_contents(read_safetensors(path), path); }
+
+Checkpoint Checkpoint::from_contents(SafetensorsContents contents, const std::string& path) {
   Checkpoint checkpoint;
   checkpoint.path = path;
   for (auto& [name, tensor] : contents.tensors) checkpoint.tensors[name] = tensor;
   checkpoint.metadata = contents.metadata;
   if (!checkpoint.metadata.count("config"))
     throw std::runtime_error(path + ": not a ddpm checkpoint (no 'config' in __metadata__)");
-  checkpoint.config();  // both throw now, naming the file, rather than midway through a command
+  // Both throw now, naming the file, rather than midway through a command.
+  const nn::UNetConfig config = checkpoint.config();
   checkpoint.run();
+  // A header may declare a model far larger than the tensors it carries (and than memory):
+  // refuse before any command builds it. Fewer declared than held is left to the strict
+  // load, which names each tensor.
+  std::int64_t held = 0;
+  for (const auto& [name, tensor] : checkpoint.tensors)
+    if (!is_optimizer_or_ema(name)) held += tensor.numel();
+  const std::int64_t declared = config.parameter_count();
+  if (declared > held)
+    throw std::runtime_error(path + ": its config declares a model of " + std::to_string(declared) +
+                             " parameters, but the file holds only " + std::to_string(held));
   return checkpoint;
 }
 

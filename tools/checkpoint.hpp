@@ -31,6 +31,8 @@ struct Checkpoint {
 
   // Reads the file, its config and its run fields; nothing is allocated for a model yet.
   static Checkpoint read(const std::string& path);
+  // The same checks on contents already parsed (`path` names them in errors).
+  static Checkpoint from_contents(SafetensorsContents contents, const std::string& path);
   nn::UNetConfig config() const;
   RecordedRun run() const;
   std::int64_t step() const { return run().step; }
