@@ -9,6 +9,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "tensor/factory.hpp"
 #include "tools/checkpoint.hpp"
 
 namespace {
