@@ -138,6 +138,8 @@ expect "eval json on a full disk" 1 "write failed" -- bash -c "ulimit -f 0; exec
 [[ ! -e full.json ]] && pass || fail "a failed JSON write left a file"
 expect "batch past the data" 1 "larger than the data set (16 images" -- "$ddpm" train --data idx:images.idx --ch 8 --ch-mult 1,2 --attn 4 --batch 65536 --out N3
 expect "batch past memory" 1 "would need about" -- "$ddpm" train --data fashion-mnist --ch 1024 --batch 60000 --out N3
+mkdir -p CD/checkpoint.safetensors
+expect "checkpoint path is a directory" 1 "exists and is not a regular file" -- "$ddpm" train --data idx:images.idx "${tiny[@]}" --steps 1 --out CD
 expect "existing run" 1 "already holds a run" -- "$ddpm" train --data idx:images.idx "${tiny[@]}" --steps 2 --out A
 expect "resume conflict" 1 "--lr 0.10000000000000001 (checkpoint: 0.00020000000000000001)" -- "$ddpm" train --data idx:images.idx "${tiny[@]}" --lr 0.1 --steps 8 --resume --out A
 cmp -s A/checkpoint.safetensors good.safetensors && pass || fail "a refused run changed the checkpoint"
