@@ -1,8 +1,8 @@
 // Sampling and evaluation of the default U-Net: one ancestral step and one DDIM step at
 // batch 64 (ddpm::diffusion::sample over a respaced 10-step schedule, divided by 10: a
 // step is one model call plus the update and its keyed noise), and the bits/dim
-// evaluator's throughput. torch_unet.py's ancestral_step is the PyTorch figure to compare
-// (shared/reference/bench_unet.py --mode forward).
+// evaluator's throughput. The PyTorch figure to compare: an ancestral step of our PyTorch
+// module (bench/pytorch/bench_unet_step.py --mode sample).
 #include <benchmark/benchmark.h>
 
 #include <chrono>

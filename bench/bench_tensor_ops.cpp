@@ -112,8 +112,7 @@ void matmul_square(benchmark::State& state) {
 }
 BENCHMARK(matmul_square)->ArgsProduct({{1, 2}, {256, 512, 1024, 2048}})->UseRealTime()->Unit(benchmark::kMillisecond);
 
-// The U-Net's convolutions written as plain GEMMs, [M, K] x [K, N], the shapes of
-// shared/reference/gemm_bench.py ("conv ..." rows): im2col of a batch of 64 times the
+// The U-Net's convolutions written as plain GEMMs, [M, K] x [K, N]: im2col of a batch of 64 times the
 // weights (fwd), its transpose times dY (dW), dY times the weights (dX). 2 threads.
 void matmul_skinny(benchmark::State& state) {
   ThreadScope threads(state);

@@ -1,6 +1,6 @@
 // The default U-Net's forward and whole training step (noise draw, forward, L_simple,
 // backward, gradient clipping, Adam, EMA) at batch 64 and 128, as
-// shared/reference/bench_unet.py times them in PyTorch. Peak resident memory is reported
+// bench/pytorch/bench_unet_step.py times them in PyTorch. Peak resident memory is reported
 // as a counter: run one benchmark per process (--benchmark_filter) for a clean figure.
 #include <benchmark/benchmark.h>
 #include <sys/resource.h>

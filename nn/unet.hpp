@@ -1,7 +1,7 @@
 #pragma once
-// The flagship DDPM U-Net, exactly as shared/spec/flagship-unet.md describes it: names,
-// layouts, order of operations and initialisation, so that its state dict loads into the
-// PyTorch mirror (shared/reference/torch_unet.py) and back.
+// The flagship DDPM U-Net, exactly as docs/unet.md describes it: names, layouts, order of
+// operations and initialisation, so that its state dict loads into our PyTorch module
+// (interop/pytorch/ddpm_unet.py) and back.
 #include <string>
 #include <vector>
 
@@ -21,7 +21,7 @@ struct UNetConfig {
   bool learn_sigma = false;
 
   std::int64_t out_channels() const { return in_channels * (learn_sigma ? 2 : 1); }
-  // The same JSON as torch_unet.py's UNetConfig.to_json() (sorted keys), for checkpoints.
+  // The same JSON as interop/pytorch/ddpm_unet.py's UNetConfig.to_json() (sorted keys), for checkpoints.
   std::string to_json() const;
   static UNetConfig from_json(const std::string& text);
   void validate() const;  // throws naming the field that is wrong

@@ -1,5 +1,5 @@
 // The flagship U-Net: names, shapes and count against PyTorch's listing, initialisation
-// as the spec says, and forward/backward parity with the PyTorch mirror.
+// as docs/unet.md says, and forward/backward parity with our PyTorch module (interop/pytorch).
 #include <fstream>
 #include <sstream>
 
@@ -134,7 +134,7 @@ TEST_CASE("the parameter count of a configuration, computed without building it,
   }
 }
 
-TEST_CASE("config JSON is torch_unet.py's and invalid configs are refused by field") {
+TEST_CASE("config JSON is the PyTorch module's and invalid configs are refused by field") {
   nn::UNetConfig config;
   CHECK(config.to_json() ==
         R"({"attn_resolutions":[7],"ch":32,"ch_mult":[1,2,2],"dropout":0.1,"image_size":28,"in_channels":1,"learn_sigma":false,"num_classes":0,"num_res_blocks":2})");
@@ -160,7 +160,7 @@ TEST_CASE("config JSON is torch_unet.py's and invalid configs are refused by fie
 
 namespace ddpm::testing {
 
-TEST_CASE("forward output and every parameter gradient match the PyTorch mirror") {
+TEST_CASE("forward output and every parameter gradient match our PyTorch module") {
   const SafetensorsContents fixture = read_safetensors(DDPM_TEST_FIXTURES "/unet_parity.safetensors");
   const nn::UNetConfig config = nn::UNetConfig::from_json(fixture.metadata.at("config"));
   Generator generator(0), dropout(0);

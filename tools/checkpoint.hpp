@@ -1,6 +1,6 @@
 #pragma once
 // A training checkpoint in one safetensors file: the model's tensors under their own names
-// (so the file loads into the PyTorch mirror as it is), the EMA weights under "ema.", Adam's
+// (so the file loads into interop/pytorch/ddpm_unet.py as it is), the EMA weights under "ema.", Adam's
 // moments under "optim.exp_avg." / "optim.exp_avg_sq.", and in __metadata__ the model
 // configuration, step counts and the options that fix the data order and noise.
 #include <map>

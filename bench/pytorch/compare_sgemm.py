@@ -9,7 +9,7 @@ than that. Each round here times both sides at each size back to back, alternati
 goes first, and the summary is the per-round ratio: the drift cancels within a pair.
 
 Each side's figure for a round is the median time of single calls over about --seconds,
-as shared/reference/gemm_bench.py measures torch.mm (warm-up call first, C preallocated
+with torch.mm timed the usual way (warm-up call first, C preallocated
 on its side; ours allocates C through the tensor library's buffer cache, which hands
 back the same memory every call). Ours runs as build/bench/bench_tensor_ops
 (matmul_square) with Google Benchmark repetitions, whose median aggregate is the same

@@ -1,0 +1,91 @@
+#!/usr/bin/python3
+"""PyTorch side of bench/bench_unet_step.cpp and bench/bench_sampling.cpp: the flagship
+U-Net (interop/pytorch/ddpm_unet.py, the same model as ddpm.cpp's) in PyTorch.
+
+  OMP_NUM_THREADS=2 /usr/bin/python3 bench/pytorch/bench_unet_step.py --mode train --batch 64 --threads 2
+  OMP_NUM_THREADS=2 /usr/bin/python3 bench/pytorch/bench_unet_step.py --mode sample --batch 64 --threads 2
+
+train : one training step as `ddpm train` takes it: timesteps and noise drawn, q_sample,
+        forward, L_simple, backward, gradient-norm clip 1.0, Adam, EMA update.
+sample: one ancestral sampling step: forward in eval mode without gradients, and the update.
+Prints the median and quartiles of --steps timed steps after --warmup untimed ones, and the
+peak resident memory of the process.
+"""
+import argparse
+import os
+import resource
+import statistics
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "interop", "pytorch"))
+import ddpm_unet  # noqa: E402
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--mode", choices=["train", "sample"], required=True)
+    parser.add_argument("--ch", type=int, default=32)
+    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--steps", type=int, default=10)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+
+    config = ddpm_unet.UNetConfig(ch=args.ch)
+    model = ddpm_unet.UNet(config)
+    alphas_cumprod = ddpm_unet.noise_schedule("linear", 1000).float()
+    shape = (args.batch, config.in_channels, config.image_size, config.image_size)
+    images = torch.rand(shape) * 2 - 1
+
+    if args.mode == "train":
+        optimizer = torch.optim.Adam(model.parameters(), lr=2e-4)
+        ema = [p.detach().clone() for p in model.parameters()]
+
+        def step():
+            t = torch.randint(0, 1000, (args.batch,))
+            noise = torch.randn(shape)
+            a = alphas_cumprod[t].view(-1, 1, 1, 1)
+            xt = a.sqrt() * images + (1 - a).sqrt() * noise
+            loss = F.mse_loss(model(xt, t), noise)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            with torch.no_grad():
+                for average, parameter in zip(ema, model.parameters()):
+                    average.mul_(0.9999).add_(parameter, alpha=1 - 0.9999)
+    else:
+        model.eval()
+        x = torch.randn(shape)
+        betas = 1 - alphas_cumprod / torch.cat([torch.ones(1), alphas_cumprod[:-1]])
+
+        def step():
+            nonlocal x
+            t = 500
+            with torch.no_grad():
+                epsilon = model(x, torch.full((args.batch,), t, dtype=torch.int64))
+                mean = (x - betas[t] / (1 - alphas_cumprod[t]).sqrt() * epsilon) / (1 - betas[t]).sqrt()
+                x = mean + betas[t].sqrt() * torch.randn(shape)
+
+    for _ in range(args.warmup):
+        step()
+    times = []
+    for _ in range(args.steps):
+        start = time.perf_counter()
+        step()
+        times.append((time.perf_counter() - start) * 1e3)
+    quartiles = statistics.quantiles(times, n=4)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"torch {torch.__version__} {args.mode} step, batch {args.batch}, {args.threads} threads: "
+          f"median {statistics.median(times):.1f} ms (quartiles {quartiles[0]:.1f}-{quartiles[2]:.1f}), "
+          f"peak RSS {peak:.0f} MiB")
+
+
+if __name__ == "__main__":
+    main()
