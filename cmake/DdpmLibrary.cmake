@@ -1,9 +1,13 @@
-# ddpm_add_library(NAME <layer> SOURCES ... HEADERS ... DEPENDS ...)
-# One static library per layer, exported as ddpmcpp::<layer>. Headers install under
-# include/ddpmcpp/<layer>/, so users write #include <tensor/tensor.hpp> as the code does in-tree.
+# ddpm_add_library(NAME <layer> [FOLDER <folder>] SOURCES ... HEADERS ... DEPENDS ...)
+# One static library per layer, target ddpm_<layer>, exported as ddpmcpp::<layer>. Headers
+# install under include/ddpmcpp/<folder>/ (the layer's source folder, by default its name),
+# so users write #include <tensor/tensor.hpp> as the code does in-tree.
 function(ddpm_add_library)
-  cmake_parse_arguments(ARG "USES_XSIMD" "NAME" "SOURCES;HEADERS;GEMM_HEADERS;DEPENDS;PRIVATE_DEPENDS" ${ARGN})
+  cmake_parse_arguments(ARG "USES_XSIMD" "NAME;FOLDER" "SOURCES;HEADERS;GEMM_HEADERS;DEPENDS;PRIVATE_DEPENDS" ${ARGN})
   set(target ddpm_${ARG_NAME})
+  if(NOT ARG_FOLDER)
+    set(ARG_FOLDER ${ARG_NAME})
+  endif()
   add_library(${target} STATIC ${ARG_SOURCES})
   add_library(ddpmcpp::${ARG_NAME} ALIAS ${target})
   set_target_properties(${target} PROPERTIES EXPORT_NAME ${ARG_NAME} OUTPUT_NAME ddpm_${ARG_NAME})
@@ -23,8 +27,8 @@ function(ddpm_add_library)
     target_include_directories(${target} PRIVATE $<TARGET_PROPERTY:xsimd,INTERFACE_INCLUDE_DIRECTORIES>)
   endif()
   install(TARGETS ${target} EXPORT ddpmcppTargets ARCHIVE DESTINATION lib)
-  install(FILES ${ARG_HEADERS} DESTINATION include/ddpmcpp/${ARG_NAME})
+  install(FILES ${ARG_HEADERS} DESTINATION include/ddpmcpp/${ARG_FOLDER})
   if(ARG_GEMM_HEADERS)
-    install(FILES ${ARG_GEMM_HEADERS} DESTINATION include/ddpmcpp/${ARG_NAME}/gemm)
+    install(FILES ${ARG_GEMM_HEADERS} DESTINATION include/ddpmcpp/${ARG_FOLDER}/gemm)
   endif()
 endfunction()

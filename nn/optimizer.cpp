@@ -107,11 +107,15 @@ void SGD::update(float* value, const float* gradient, std::vector<float*>& state
   }
 }
 
-Adam::Adam(NamedParameters parameters, double rate, double b1, double b2, double epsilon, double decay, bool decoupled_decay)
-    : Optimizer(std::move(parameters), rate), beta1(b1), beta2(b2), eps(epsilon), weight_decay(decay),
-      decoupled(decoupled_decay) {
-  check(b1 >= 0 && b1 < 1 && b2 >= 0 && b2 < 1, "Adam", "betas must be in [0, 1), got ", b1, " and ", b2);
-  check(epsilon >= 0, "Adam", "eps must be >= 0, got ", epsilon);
+// The parameters carry the members' names, as declared: each member is initialised from its
+// namesake.
+Adam::Adam(NamedParameters parameters, double learning_rate, double beta1, double beta2, double eps,
+           double weight_decay, bool decoupled)
+    : Optimizer(std::move(parameters), learning_rate), beta1(beta1), beta2(beta2), eps(eps),
+      weight_decay(weight_decay), decoupled(decoupled) {
+  check(beta1 >= 0 && beta1 < 1 && beta2 >= 0 && beta2 < 1, "Adam", "betas must be in [0, 1), got ", beta1, " and ",
+        beta2);
+  check(eps >= 0, "Adam", "eps must be >= 0, got ", eps);
 }
 
 std::vector<std::string> Adam::state_names() const { return {"exp_avg", "exp_avg_sq"}; }

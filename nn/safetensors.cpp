@@ -1,5 +1,7 @@
 #include "nn/safetensors.hpp"
 
+#include "nn/atomic_file.hpp"
+
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
@@ -176,39 +178,14 @@ std::vector<std::uint8_t> serialize_safetensors(const std::vector<std::pair<std:
   return out;
 }
 
-void write_file_atomically(const std::string& path, std::span<const std::uint8_t> bytes) {
-  const std::string temporary = path + ".tmp." + std::to_string(::getpid());
-  const int descriptor = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  if (descriptor < 0) throw SafetensorsError(path + ": cannot create " + temporary + ": " + std::strerror(errno));
-  std::size_t written = 0;
-  while (written < bytes.size()) {
-    const ssize_t result = ::write(descriptor, bytes.data() + written, bytes.size() - written);
-    if (result < 0 && errno == EINTR) continue;
-    if (result <= 0) {
-      const std::string reason = std::strerror(errno);
-      ::close(descriptor);
-      ::unlink(temporary.c_str());
-      throw SafetensorsError(path + ": write failed after " + std::to_string(written) + " of " +
-                             std::to_string(bytes.size()) + " bytes: " + reason + " (the previous file, if any, is untouched)");
-    }
-    written += static_cast<std::size_t>(result);
-  }
-  if (::fsync(descriptor) != 0 || ::close(descriptor) != 0) {
-    const std::string reason = std::strerror(errno);
-    ::unlink(temporary.c_str());
-    throw SafetensorsError(path + ": could not flush " + temporary + ": " + reason);
-  }
-  if (std::rename(temporary.c_str(), path.c_str()) != 0) {
-    const std::string reason = std::strerror(errno);
-    ::unlink(temporary.c_str());
-    throw SafetensorsError(path + ": could not rename " + temporary + " into place: " + reason);
-  }
-}
-
 void write_safetensors(const std::string& path, const std::vector<std::pair<std::string, Tensor>>& tensors,
                        const std::map<std::string, std::string>& metadata) {
   const std::vector<std::uint8_t> bytes = serialize_safetensors(tensors, metadata);
-  write_file_atomically(path, bytes);
+  try {
+    write_file_atomically(path, bytes);
+  } catch (const FileWriteError& error) {
+    throw SafetensorsError(error.what());
+  }
 }
 
 }  // namespace ddpm

@@ -38,8 +38,4 @@ std::vector<std::uint8_t> serialize_safetensors(const std::vector<std::pair<std:
 void write_safetensors(const std::string& path, const std::vector<std::pair<std::string, Tensor>>& tensors,
                        const std::map<std::string, std::string>& metadata = {});
 
-// Writes `bytes` to `path` through a temporary file in the same directory (flushed, synced,
-// renamed), so a reader never sees a half-written file and a failure leaves the old one.
-void write_file_atomically(const std::string& path, std::span<const std::uint8_t> bytes);
-
 }  // namespace ddpm

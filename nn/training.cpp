@@ -8,21 +8,21 @@
 
 namespace ddpm::nn {
 
-double scheduled_learning_rate(Schedule schedule, double base_rate, std::int64_t step, std::int64_t warmup_steps,
+double scheduled_learning_rate(LearningRateSchedule schedule, double base_rate, std::int64_t step, std::int64_t warmup_steps,
                                std::int64_t total_steps) {
-  if (schedule != Schedule::Constant && warmup_steps > 0 && step < warmup_steps)
+  if (schedule != LearningRateSchedule::Constant && warmup_steps > 0 && step < warmup_steps)
     return base_rate * static_cast<double>(step + 1) / static_cast<double>(warmup_steps);
-  if (schedule == Schedule::CosineWarmup && total_steps > warmup_steps) {
+  if (schedule == LearningRateSchedule::CosineWarmup && total_steps > warmup_steps) {
     const double progress = std::clamp(static_cast<double>(step - warmup_steps) / static_cast<double>(total_steps - warmup_steps), 0.0, 1.0);
     return base_rate * 0.5 * (1.0 + std::cos(std::numbers::pi * progress));
   }
   return base_rate;
 }
 
-Schedule parse_schedule(const std::string& name) {
-  if (name == "constant") return Schedule::Constant;
-  if (name == "linear-warmup") return Schedule::LinearWarmup;
-  if (name == "cosine") return Schedule::CosineWarmup;
+LearningRateSchedule parse_learning_rate_schedule(const std::string& name) {
+  if (name == "constant") return LearningRateSchedule::Constant;
+  if (name == "linear-warmup") return LearningRateSchedule::LinearWarmup;
+  if (name == "cosine") return LearningRateSchedule::CosineWarmup;
   fail("schedule", "unknown learning-rate schedule '", name, "' (constant, linear-warmup, cosine)");
 }
 

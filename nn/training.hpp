@@ -8,13 +8,13 @@
 
 namespace ddpm::nn {
 
-enum class Schedule { Constant, LinearWarmup, CosineWarmup };
+enum class LearningRateSchedule { Constant, LinearWarmup, CosineWarmup };
 
 // Learning rate at `step` (0-based): warm up linearly from 0 over `warmup_steps`, then stay
 // constant or follow a half cosine down to 0 at `total_steps`.
-double scheduled_learning_rate(Schedule schedule, double base_rate, std::int64_t step, std::int64_t warmup_steps,
+double scheduled_learning_rate(LearningRateSchedule schedule, double base_rate, std::int64_t step, std::int64_t warmup_steps,
                                std::int64_t total_steps);
-Schedule parse_schedule(const std::string& name);  // "constant", "linear-warmup", "cosine"
+LearningRateSchedule parse_learning_rate_schedule(const std::string& name);  // "constant", "linear-warmup", "cosine"
 
 // Scales all gradients together so that their global L2 norm is at most max_norm (by
 // max_norm / (norm + 1e-6), as torch.nn.utils.clip_grad_norm_), and returns the norm

@@ -17,8 +17,6 @@ constexpr std::int64_t elementwise_grain = 1 << 15;  // a multiple of every vect
 
 // Each op is written once, as a function template that works on a scalar T (the reference
 // path) and on an xsimd batch (the fast path).
-template <class V> V one_like() { return V(1); }
-
 struct NegateFunction { template <class V> V operator()(V x) const { return -x; } };
 struct AbsFunction { template <class V> V operator()(V x) const { using std::abs; using xsimd::abs; return abs(x); } };
 struct ExpFunction { template <class V> V operator()(V x) const { using std::exp; using xsimd::exp; return exp(x); } };

@@ -243,9 +243,8 @@ Tensor& Tensor::fill_(double value) {
   dispatch_all(dtype_, [&]<class T>() {
     const T typed = static_cast<T>(value);
     T* base = static_cast<T*>(storage_->data());
-    const Strides* strides[1] = {&strides_};
     parallel_for(numel(), copy_grain, [&](std::int64_t begin, std::int64_t end) {
-      strided_for_each<1>(shape_, {strides[0]}, begin, end,
+      strided_for_each<1>(shape_, {&strides_}, begin, end,
                           [&](const std::array<std::int64_t, 1>& at) { base[offset_ + at[0]] = typed; });
     });
   });

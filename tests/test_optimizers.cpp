@@ -84,14 +84,14 @@ TEST_CASE("EMA warms up as min(d, (1+n)/(10+n)) and swaps in and out") {
 }
 
 TEST_CASE("learning-rate schedules") {
-  using nn::Schedule;
-  CHECK(nn::scheduled_learning_rate(Schedule::Constant, 0.1, 0, 10, 100) == 0.1);
-  CHECK(nn::scheduled_learning_rate(Schedule::LinearWarmup, 0.1, 0, 10, 100) == doctest::Approx(0.01));
-  CHECK(nn::scheduled_learning_rate(Schedule::LinearWarmup, 0.1, 50, 10, 100) == doctest::Approx(0.1));
-  CHECK(nn::scheduled_learning_rate(Schedule::CosineWarmup, 0.1, 10, 10, 110) == doctest::Approx(0.1));
-  CHECK(nn::scheduled_learning_rate(Schedule::CosineWarmup, 0.1, 60, 10, 110) == doctest::Approx(0.05));
-  CHECK(nn::scheduled_learning_rate(Schedule::CosineWarmup, 0.1, 110, 10, 110) == doctest::Approx(0.0));
-  CHECK_THROWS_WITH_AS(nn::parse_schedule("step"), doctest::Contains("unknown learning-rate schedule 'step'"), TensorError);
+  using nn::LearningRateSchedule;
+  CHECK(nn::scheduled_learning_rate(LearningRateSchedule::Constant, 0.1, 0, 10, 100) == 0.1);
+  CHECK(nn::scheduled_learning_rate(LearningRateSchedule::LinearWarmup, 0.1, 0, 10, 100) == doctest::Approx(0.01));
+  CHECK(nn::scheduled_learning_rate(LearningRateSchedule::LinearWarmup, 0.1, 50, 10, 100) == doctest::Approx(0.1));
+  CHECK(nn::scheduled_learning_rate(LearningRateSchedule::CosineWarmup, 0.1, 10, 10, 110) == doctest::Approx(0.1));
+  CHECK(nn::scheduled_learning_rate(LearningRateSchedule::CosineWarmup, 0.1, 60, 10, 110) == doctest::Approx(0.05));
+  CHECK(nn::scheduled_learning_rate(LearningRateSchedule::CosineWarmup, 0.1, 110, 10, 110) == doctest::Approx(0.0));
+  CHECK_THROWS_WITH_AS(nn::parse_learning_rate_schedule("step"), doctest::Contains("unknown learning-rate schedule 'step'"), TensorError);
 }
 
 namespace {

@@ -7,6 +7,7 @@
 
 #include "ddpm/bits_per_dim.hpp"
 #include "tensor/tensor_library.hpp"
+#include "nn/atomic_file.hpp"
 #include "tools/checkpoint.hpp"
 #include "tools/commands.hpp"
 #include "tools/dataset.hpp"
@@ -88,7 +89,7 @@ int run_eval(const EvalOptions& options) {
     field("decoder", decoder, true);
     json << "}\n";
     const std::string text = json.str();
-    write_file_atomically(options.json, {reinterpret_cast<const std::uint8_t*>(text.data()), text.size()});
+    write_text_file_atomically(options.json, text);
   }
   return 0;
 }

@@ -4,7 +4,7 @@
 
 #include <zlib.h>
 
-#include "nn/safetensors.hpp"
+#include "nn/atomic_file.hpp"
 
 namespace ddpm::tools {
 namespace {

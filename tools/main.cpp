@@ -88,7 +88,7 @@ int main(int argc, char** argv) {
 
   TrainOptions train;
   std::string ch_mult = "1,2,2", attention = "7";
-  auto* train_command = app.add_subcommand("train", "Train a DDPM (L_simple) and write checkpoints, a log and a loss plot");
+  auto* train_command = app.add_subcommand("train", "Train a DDPM (L_simple, the variational bound or the hybrid loss) and write checkpoints, a log and a loss plot");
   train_command->add_option("--data", train.data, "fashion-mnist, idx:IMAGES[,LABELS] (MNIST-format, .gz or not), or folder:PATH (square PNGs of one size; class subfolders give labels)")->capture_default_str();
   train_command->add_option("--ch", train.model.ch, "Base channel count (a multiple of 8)")->capture_default_str()->check(CLI::Range(8, 1024));
   train_command->add_option("--ch-mult", ch_mult, "Channel multipliers per level")->capture_default_str();

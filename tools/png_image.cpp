@@ -6,7 +6,7 @@
 
 #include <png.h>
 
-#include "nn/safetensors.hpp"
+#include "nn/atomic_file.hpp"
 
 namespace ddpm::tools {
 namespace {

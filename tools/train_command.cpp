@@ -21,6 +21,7 @@
 #include "ddpm/sampler.hpp"
 #include "ddpm/training_loss.hpp"
 #include "tensor/tensor_library.hpp"
+#include "nn/atomic_file.hpp"
 #include "tools/checkpoint.hpp"
 #include "tools/commands.hpp"
 #include "tools/dataset.hpp"
@@ -98,7 +99,7 @@ void truncate_log(const std::string& path, std::int64_t step) {
     kept += line + "\n";
     header = false;
   }
-  write_file_atomically(path, {reinterpret_cast<const std::uint8_t*>(kept.data()), kept.size()});
+  write_text_file_atomically(path, kept);
 }
 
 // Options whose value is fixed by a run's first start: given with --resume, each must
@@ -272,7 +273,7 @@ int run_train(const TrainOptions& requested) {
   }
   const diffusion::NoiseSchedule schedule =
       diffusion::make_schedule(diffusion::parse_schedule_kind(options.schedule), options.timesteps);
-  const nn::Schedule lr_schedule = nn::parse_schedule(options.lr_schedule);
+  const nn::LearningRateSchedule lr_schedule = nn::parse_learning_rate_schedule(options.lr_schedule);
 
   std::map<std::string, std::string> run_metadata = {
       {"schedule", options.schedule}, {"timesteps", std::to_string(options.timesteps)},
