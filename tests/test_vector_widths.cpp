@@ -11,7 +11,7 @@
 
 #include <xsimd/xsimd.hpp>
 
-#include "tensor/winograd_convolution_body.hpp"
+#include "tensor/convolution/winograd_body.hpp"
 #include "tests/wide_vector.hpp"
 
 namespace ddpm::testing {

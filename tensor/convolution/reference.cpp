@@ -3,7 +3,7 @@
 #include <vector>
 
 #include "tensor/convolution.hpp"
-#include "tensor/convolution_geometry.hpp"
+#include "tensor/convolution/geometry.hpp"
 
 namespace ddpm {
 

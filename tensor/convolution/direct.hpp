@@ -7,7 +7,7 @@
 // order within one task: thread-count invariant. Internal to tensor/convolution.cpp.
 #include <cstdint>
 
-#include "tensor/convolution_geometry.hpp"
+#include "tensor/convolution/geometry.hpp"
 
 namespace ddpm::convolution_detail {
 

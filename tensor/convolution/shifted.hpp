@@ -5,17 +5,12 @@
 // matrix is the planes themselves, read at the sum of two offsets, and the microkernel's
 // gathered form (microkernel.hpp) reads it there: the large operand is never packed.
 //
-// Internal to the convolution kernels (tensor/convolution.cpp).
+// One of the convolution algorithms that tensor/convolution.cpp chooses from.
 #include <cstdint>
 
-namespace ddpm::convolution_detail {
+#include "tensor/convolution/padding.hpp"
 
-// [batch, channels, height, width] planes with their zero padding in memory.
-template <class T>
-struct PaddedPlanes {
-  const T* data;
-  std::int64_t batch, channels, height, width;
-};
+namespace ddpm::convolution_detail {
 
 // [batch, channels, height, width] planes without their padding, read as if pad_height
 // zero rows and pad_width zero columns surrounded each.
@@ -24,12 +19,6 @@ struct UnpaddedPlanes {
   const T* data;
   std::int64_t batch, channels, height, width, pad_height, pad_width;
 };
-
-// Copies `planes` planes of height x width into out, each surrounded by its zero padding:
-// out is [planes, height + 2 pad_height, width + 2 pad_width].
-template <class T>
-void copy_padded(const T* in, std::int64_t planes, std::int64_t height, std::int64_t width, std::int64_t pad_height,
-                 std::int64_t pad_width, T* out);
 
 struct KernelWindow {
   std::int64_t height, width, stride, dilation;

@@ -1,4 +1,4 @@
-#include "tensor/direct_convolution.hpp"
+#include "tensor/convolution/direct.hpp"
 
 #include <algorithm>
 

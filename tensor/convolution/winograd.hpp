@@ -9,8 +9,10 @@
 // the results differ from the direct sum by rounding alone (tests bound it against the
 // reference at the same tolerance as the GEMM paths).
 //
-// Internal to the convolution kernels (tensor/convolution.cpp).
+// One of the convolution algorithms that tensor/convolution.cpp chooses from.
 #include <cstdint>
+
+#include "tensor/convolution/geometry.hpp"
 
 namespace ddpm::convolution_detail {
 
@@ -18,27 +20,21 @@ namespace ddpm::convolution_detail {
 // least 16 input channels (the GEMMs' depth) and 16 outputs (their columns); with fewer,
 // the transforms cost more than the products they save (a U-Net's conv_in and conv_out
 // stay on their own paths).
-bool winograd_suits(std::int64_t kernel_height, std::int64_t kernel_width, std::int64_t stride,
-                    std::int64_t dilation, std::int64_t inputs, std::int64_t outputs);
+bool winograd_suits(const Geometry& g);
 
 // out[n, o, y, x] = bias[o] + Σ_{c, kh, kw} weight[o, c, kh, kw] · input[n, c, y + kh − padding, x + kw − padding]
-// (input zero outside its planes). input: [batch, channels, height, width], contiguous;
-// weight: [outputs, channels, 3, 3]; out: [batch, outputs, height + 2·padding − 2,
-// width + 2·padding − 2]; bias may be null. Each output is summed within one task in a
-// fixed order: the same bits for any thread count.
+// (input zero outside its planes). input: [batch, in_channels, height, width], contiguous;
+// weight: [out_channels, in_channels, 3, 3]; out: [batch, out_channels, out_height,
+// out_width]; bias may be null. Each output is summed within one task in a fixed order:
+// the same bits for any thread count.
 template <class T>
-void correlate_winograd(const T* input, std::int64_t batch, std::int64_t channels, std::int64_t height,
-                        std::int64_t width, std::int64_t padding, std::int64_t outputs, const T* weight, const T* bias,
-                        T* out);
+void correlate_winograd(const Geometry& g, const T* input, const T* weight, const T* bias, T* out);
 
 // The weight gradient of the same correlation:
 // weight_gradient[o, c, kh, kw] = Σ_{n, y, x} output_gradient[n, o, y, x] · input[n, c, y + kh − padding, x + kw − padding]
-// input: [batch, channels, height, width], output_gradient: [batch, outputs, height + 2·padding − 2,
-// width + 2·padding − 2], both contiguous; weight_gradient: [outputs, channels, 3, 3]. The
-// batch is summed in fixed slices, in order: the same bits for any thread count.
+// input and output_gradient contiguous; weight_gradient: [out_channels, in_channels, 3, 3].
+// The batch is summed in fixed slices, in order: the same bits for any thread count.
 template <class T>
-void weight_gradient_winograd(const T* input, std::int64_t batch, std::int64_t channels, std::int64_t height,
-                              std::int64_t width, std::int64_t padding, std::int64_t outputs, const T* output_gradient,
-                              T* weight_gradient);
+void weight_gradient_winograd(const Geometry& g, const T* input, const T* output_gradient, T* weight_gradient);
 
 }  // namespace ddpm::convolution_detail

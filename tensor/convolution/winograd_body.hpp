@@ -1,5 +1,5 @@
 #pragma once
-// The F(2x2, 3x3) correlations of winograd_convolution.hpp, generic over the vector type
+// The F(2x2, 3x3) correlations of winograd.hpp, generic over the vector type
 // that runs the transforms. The GEMM microkernel is chosen at run time and packs its B
 // operand in panels of its own width (kernel.nr), while the transforms' vectors may be of
 // another width: the compiler's (xsimd::batch<T>) in the library, any width in the tests,
@@ -7,7 +7,7 @@
 // The layout is rounded to a common multiple of both widths (WinogradLayout), so neither
 // ever reads or writes past the other's rows.
 //
-// Included by winograd_convolution.cpp and by the tests, each compiled with the same flags.
+// Included by winograd.cpp and by the tests, each compiled with the same flags.
 #include <algorithm>
 #include <numeric>
 #include <vector>
@@ -217,7 +217,7 @@ inline std::int64_t images_per_group(std::int64_t batch, std::int64_t tiles_per_
 
 // A task converts a group of images to channels-last, then runs chunks of its tiles
 // through the three steps: input transform, 16 GEMMs, output transform into NCHW. The
-// arguments are those of correlate_winograd (winograd_convolution.hpp), with the kernel.
+// arguments are those of correlate_winograd (winograd.hpp), with the kernel.
 template <class Vector>
 void correlate(const Microkernel<typename Vector::value_type>& kernel, const typename Vector::value_type* input,
                std::int64_t batch, std::int64_t channels, std::int64_t height, std::int64_t width,

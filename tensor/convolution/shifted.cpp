@@ -1,4 +1,4 @@
-#include "tensor/shifted_convolution.hpp"
+#include "tensor/convolution/shifted.hpp"
 
 #include <algorithm>
 #include <vector>
@@ -160,22 +160,6 @@ bool shifted_convolution_suits(std::int64_t outputs, std::int64_t depth) {
   return outputs >= gemm_detail::active_microkernel<float>().nr / 2 && depth >= 64;
 }
 
-template <class T>
-void copy_padded(const T* in, std::int64_t planes, std::int64_t height, std::int64_t width, std::int64_t pad_height,
-                 std::int64_t pad_width, T* out) {
-  const std::int64_t padded_height = height + 2 * pad_height, padded_width = width + 2 * pad_width;
-  for (std::int64_t plane = 0; plane < planes; ++plane) {
-    T* destination = out + plane * padded_height * padded_width;
-    std::fill(destination, destination + pad_height * padded_width, T(0));
-    for (std::int64_t y = 0; y < height; ++y) {
-      T* row = destination + (pad_height + y) * padded_width;
-      std::fill(row, row + pad_width, T(0));
-      std::copy(in + (plane * height + y) * width, in + (plane * height + y + 1) * width, row + pad_width);
-      std::fill(row + pad_width + width, row + padded_width, T(0));
-    }
-    std::fill(destination + (pad_height + height) * padded_width, destination + padded_height * padded_width, T(0));
-  }
-}
 
 template <class T>
 void correlate_shifted(const UnpaddedPlanes<T>& planes, const KernelWindow& window, std::int64_t out_height,
@@ -373,7 +357,6 @@ void weight_gradient_shifted(const PaddedPlanes<T>& planes, const KernelWindow& 
 }
 
 #define DDPM_INSTANTIATE_SHIFTED_CONVOLUTION(T)                                                                      \
-  template void copy_padded<T>(const T*, std::int64_t, std::int64_t, std::int64_t, std::int64_t, std::int64_t, T*);     \
   template void correlate_shifted<T>(const UnpaddedPlanes<T>&, const KernelWindow&, std::int64_t, std::int64_t,       \
                                      std::int64_t, const T*, const T*, T*);                                            \
   template void weight_gradient_shifted<T>(const PaddedPlanes<T>&, const KernelWindow&, std::int64_t, std::int64_t,   \
