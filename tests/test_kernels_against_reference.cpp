@@ -1,5 +1,12 @@
-// Each fast kernel against the plain reference kept beside it, on odd sizes (not a
-// multiple of any vector width or chunk) and on strided inputs.
+// Each fast kernel against the plain reference kept beside it (the idea of ggml's
+// test-backend-ops): one table in which every case states what it computes on the fast
+// path, what the reference computes, and the tolerance; the table runs once for every GEMM
+// microkernel this CPU has (each in a GemmKernelScope), on odd sizes (not a multiple of any
+// vector width, panel or chunk) and on strided inputs. Properties that are not a
+// comparison with a reference (layouts, rounding against float64, bitwise equalities,
+// edge cases) follow as their own tests.
+#include <functional>
+
 #include "tests/test_support.hpp"
 
 #include "tensor/vector_sigmoid.hpp"
@@ -7,115 +14,266 @@
 namespace ddpm::testing {
 namespace {
 
-template <class Op>
-void compare_paths(const char* name, Op&& op, double atol, double rtol) {
-  const Tensor fast = op();
-  Tensor reference;
-  {
-    ReferenceKernels scope;
-    reference = op();
-  }
-  INFO(name);
-  CHECK(closeness(fast, reference, atol, rtol) <= 1.0);
-}
+using Results = std::vector<Tensor>;
+
+struct KernelCase {
+  std::string name;
+  std::function<Results()> fast;
+  std::function<Results()> reference;  // empty: `fast` again, under ReferenceKernels
+  double atol, rtol;
+};
 
 const std::vector<Shape> odd_shapes = {{1}, {7}, {17}, {31, 33}, {3, 1, 65}, {100003}};
 
-}  // namespace
-
-TEST_CASE("unary kernels match their references") {
+void add_elementwise_cases(std::vector<KernelCase>& table) {
   for (DType dtype : {DType::Float32, DType::Float64}) {
     for (const Shape& shape : odd_shapes) {
+      const std::string suffix = " " + shape_string(shape) + " " + std::string(dtype_name(dtype));
       const Tensor x = random_tensor(shape, 11, dtype);
       const Tensor positive = uniform_tensor(shape, 12, 0.1, 4.0, dtype);
       for (UnaryOp op : {UnaryOp::Negate, UnaryOp::Abs, UnaryOp::Exp, UnaryOp::Square, UnaryOp::Tanh,
                          UnaryOp::Sigmoid, UnaryOp::Silu, UnaryOp::Sign}) {
-        compare_paths(op_name(op), [&] { return unary(op, x); }, 1e-6, 1e-5);
-        compare_paths(op_name(op), [&] { return unary(op, as_transposed_storage(x)); }, 1e-6, 1e-5);
+        table.push_back({std::string(op_name(op)) + suffix, [=] { return Results{unary(op, x)}; }, {}, 1e-6, 1e-5});
+        table.push_back({std::string(op_name(op)) + suffix + " transposed storage",
+                         [=] { return Results{unary(op, as_transposed_storage(x))}; }, {}, 1e-6, 1e-5});
       }
       for (UnaryOp op : {UnaryOp::Log, UnaryOp::Sqrt, UnaryOp::Rsqrt})
-        compare_paths(op_name(op), [&] { return unary(op, positive); }, 1e-6, 1e-5);
-      compare_paths("pow", [&] { return pow(positive, 1.7); }, 1e-6, 1e-5);
+        table.push_back({std::string(op_name(op)) + suffix, [=] { return Results{unary(op, positive)}; }, {}, 1e-6, 1e-5});
+      table.push_back({"pow" + suffix, [=] { return Results{pow(positive, 1.7)}; }, {}, 1e-6, 1e-5});
     }
   }
-}
-
-TEST_CASE("binary kernels match their references, contiguous, scalar and broadcast") {
   for (const Shape& shape : odd_shapes) {
     const Tensor a = random_tensor(shape, 21, DType::Float32);
     const Tensor b = uniform_tensor(shape, 22, 0.5, 2.0, DType::Float32);
     const Tensor scalar = Tensor::scalar(1.25);
     for (BinaryOp op : {BinaryOp::Add, BinaryOp::Subtract, BinaryOp::Multiply, BinaryOp::Divide, BinaryOp::Maximum,
                         BinaryOp::Minimum, BinaryOp::Less, BinaryOp::GreaterEqual, BinaryOp::Equal}) {
-      compare_paths(op_name(op), [&] { return binary(op, a, b); }, 0, 1e-6);
-      compare_paths(op_name(op), [&] { return binary(op, a, scalar); }, 0, 1e-6);
-      compare_paths(op_name(op), [&] { return binary(op, scalar, b); }, 0, 1e-6);
-      compare_paths(op_name(op), [&] { return binary(op, as_strided_slice(a), b); }, 0, 1e-6);
+      const std::string name = std::string(op_name(op)) + " " + shape_string(shape);
+      table.push_back({name, [=] { return Results{binary(op, a, b)}; }, {}, 0, 1e-6});
+      table.push_back({name + " tensor-scalar", [=] { return Results{binary(op, a, scalar)}; }, {}, 0, 1e-6});
+      table.push_back({name + " scalar-tensor", [=] { return Results{binary(op, scalar, b)}; }, {}, 0, 1e-6});
+      table.push_back({name + " strided", [=] { return Results{binary(op, as_strided_slice(a), b)}; }, {}, 0, 1e-6});
     }
   }
   const Tensor rows = random_tensor({5, 1, 9}, 23, DType::Float32), columns = random_tensor({4, 1}, 24, DType::Float32);
-  compare_paths("add broadcast", [&] { return add(rows, columns); }, 0, 1e-6);
+  table.push_back({"add broadcast", [=] { return Results{add(rows, columns)}; }, {}, 0, 1e-6});
 }
 
-TEST_CASE("reductions match their references on every axis layout") {
+void add_reduction_cases(std::vector<KernelCase>& table) {
   const Tensor x = random_tensor({6, 7, 33}, 31, DType::Float32);
-  const std::vector<Axes> axis_sets = {{}, {0}, {1}, {2}, {0, 1}, {1, 2}, {0, 2}};
-  for (const Axes& axes : axis_sets) {
-    compare_paths("sum", [&] { return sum(x, axes); }, 1e-4, 1e-5);
-    compare_paths("max", [&] { return max(x, axes, true); }, 0, 0);
-    compare_paths("min", [&] { return min(as_transposed_storage(x), axes); }, 0, 0);
-    compare_paths("sum strided", [&] { return sum(as_strided_slice(x), axes); }, 1e-4, 1e-5);
+  for (const Axes& axes : std::vector<Axes>{{}, {0}, {1}, {2}, {0, 1}, {1, 2}, {0, 2}}) {
+    const std::string on = " over " + shape_string(Shape(axes.begin(), axes.end()));
+    table.push_back({"sum" + on, [=] { return Results{sum(x, axes)}; }, {}, 1e-4, 1e-5});
+    table.push_back({"max" + on, [=] { return Results{max(x, axes, true)}; }, {}, 0, 0});
+    table.push_back({"min transposed" + on, [=] { return Results{min(as_transposed_storage(x), axes)}; }, {}, 0, 0});
+    table.push_back({"sum strided" + on, [=] { return Results{sum(as_strided_slice(x), axes)}; }, {}, 1e-4, 1e-5});
   }
   const Tensor big = random_tensor({1000003}, 32, DType::Float32);
-  compare_paths("sum 1M", [&] { return sum(big); }, 1e-2, 1e-4);
-}
-
-TEST_CASE("softmax matches its reference") {
+  table.push_back({"sum 1M", [=] { return Results{sum(big)}; }, {}, 1e-2, 1e-4});
   for (const Shape& shape : std::vector<Shape>{{7}, {3, 33}, {5, 4, 17}}) {
-    const Tensor x = mul(random_tensor(shape, 41, DType::Float32), 5.0);
+    const Tensor logits = mul(random_tensor(shape, 41, DType::Float32), 5.0);
     for (std::int64_t axis = 0; axis < static_cast<std::int64_t>(shape.size()); ++axis) {
-      compare_paths("softmax", [&] { return softmax(x, axis); }, 1e-7, 1e-5);
-      compare_paths("log_softmax", [&] { return log_softmax(x, axis); }, 1e-5, 1e-5);
+      const std::string on = " " + shape_string(shape) + " axis " + std::to_string(axis);
+      table.push_back({"softmax" + on, [=] { return Results{softmax(logits, axis)}; }, {}, 1e-7, 1e-5});
+      table.push_back({"log_softmax" + on, [=] { return Results{log_softmax(logits, axis)}; }, {}, 1e-5, 1e-5});
     }
   }
 }
 
-TEST_CASE("every gemm microkernel matches the reference on odd sizes and every transpose, with alpha and beta") {
-  // N <= 4 NR reads A in place (the gathered microkernel), wider products pack it; both
-  // with several row and depth blocks (KC is 384 for AVX2 and SSE2, 192 for AVX-512), and
-  // the shared-panel schedule at {300, 64, 800}; {147, 520, 1100} is wide enough for the
-  // deep depth block (1024 for AVX2 and SSE2, 512 for AVX-512: two or three blocks).
+// N <= 4 NR reads A in place (the gathered microkernel), wider products pack it; both with
+// several row and depth blocks (KC is 384 for AVX2 and SSE2, 192 for AVX-512), and the
+// shared-panel schedule at {300, 64, 800}; {147, 520, 1100} is wide enough for the deep
+// depth block (1024 for AVX2 and SSE2, 512 for AVX-512: two or three blocks).
+void add_gemm_cases(std::vector<KernelCase>& table) {
   const std::vector<std::array<std::int64_t, 3>> sizes = {{1, 1, 1},     {7, 17, 31},    {33, 1, 7},
                                                           {17, 300, 33}, {145, 40, 500}, {6, 16, 600},
                                                           {150, 130, 700}, {300, 64, 800}, {147, 520, 1100}};
-  const std::string kernel_at_start = active_gemm_kernel();
-  for (const std::string& kernel : available_gemm_kernels()) {
-    GemmKernelScope scope(kernel);
-    for (auto [m, n, k] : sizes) {
-      for (bool transpose_a : {false, true}) {
-        for (bool transpose_b : {false, true}) {
+  for (auto [m, n, k] : sizes) {
+    const std::string size = std::to_string(m) + "x" + std::to_string(n) + "x" + std::to_string(k);
+    for (bool transpose_a : {false, true})
+      for (bool transpose_b : {false, true})
+        for (float beta : {0.0f, 2.0f}) {
           const Tensor a_storage = random_tensor(transpose_a ? Shape{k, m} : Shape{m, k}, 51, DType::Float32);
           const Tensor b_storage = random_tensor(transpose_b ? Shape{n, k} : Shape{k, n}, 52, DType::Float32);
           const Tensor a = transpose_a ? a_storage.transpose(0, 1) : a_storage;
           const Tensor b = transpose_b ? b_storage.transpose(0, 1) : b_storage;
           const Tensor c0 = random_tensor({m, n}, 53, DType::Float32);
-          for (float beta : {0.0f, 2.0f}) {
-            Tensor fast = c0.clone(), reference = c0.clone();
-            gemm<float>(m, n, k, 0.5f, a.data<float>(), a.strides()[0], a.strides()[1], b.data<float>(),
-                        b.strides()[0], b.strides()[1], beta, fast.data<float>(), n);
-            gemm_reference<float>(m, n, k, 0.5f, a.data<float>(), a.strides()[0], a.strides()[1], b.data<float>(),
-                                  b.strides()[0], b.strides()[1], beta, reference.data<float>(), n);
-            INFO(kernel, " ", m, "x", n, "x", k, " transpose a ", transpose_a, " b ", transpose_b, " beta ", beta);
-            CHECK(closeness(fast, reference, 1e-4, 1e-4) <= 1.0);
-          }
+          const auto run = [=](auto multiply) {
+            Tensor c = c0.clone();
+            multiply(m, n, k, 0.5f, a.data<float>(), a.strides()[0], a.strides()[1], b.data<float>(), b.strides()[0],
+                     b.strides()[1], beta, c.data<float>(), n);
+            return Results{c};
+          };
+          table.push_back({"gemm " + size + " transpose a " + std::to_string(transpose_a) + " b " +
+                               std::to_string(transpose_b) + " beta " + std::to_string(beta),
+                           [=] { return run(gemm<float>); }, [=] { return run(gemm_reference<float>); }, 1e-4, 1e-4});
         }
+    // float64 through the same kernel family.
+    const Tensor a = random_tensor({m, k}, 54), b = random_tensor({k, n}, 55);
+    const auto run = [=](auto multiply) {
+      Tensor c = zeros({m, n}, DType::Float64);
+      multiply(m, n, k, 1.0, a.data<double>(), k, 1, b.data<double>(), n, 1, 0.0, c.data<double>(), n);
+      return Results{c};
+    };
+    table.push_back({"gemm float64 " + size, [=] { return run(gemm<double>); }, [=] { return run(gemm_reference<double>); },
+                     1e-12, 1e-12});
+  }
+  const Tensor a = random_tensor({2, 1, 5, 7}, 61, DType::Float32), b = random_tensor({3, 7, 9}, 62, DType::Float32);
+  table.push_back({"matmul batch broadcast", [=] { return Results{matmul(a, b)}; }, {}, 1e-5, 1e-5});
+  table.push_back({"matmul transposed", [=] { return Results{matmul(b.transpose(-1, -2), a.transpose(-1, -2))}; }, {},
+                   1e-5, 1e-5});
+}
+
+struct ConvolutionCase {
+  Shape input, weight;
+  Convolution2dOptions options;
+};
+
+// Every path of tensor/convolution.cpp, forward and both gradients, against the direct sums.
+const std::vector<ConvolutionCase> convolution_cases = {
+    {{2, 3, 7, 7}, {5, 3, 3, 3}, {1, 1, 1}},    {{3, 4, 17, 17}, {7, 4, 3, 3}, {2, 1, 1}},
+    {{1, 33, 9, 9}, {31, 33, 1, 1}, {1, 0, 1}}, {{2, 2, 8, 11}, {3, 2, 2, 3}, {1, 2, 2}},
+    {{2, 5, 10, 10}, {4, 5, 3, 3}, {3, 0, 1}},  {{1, 1, 28, 28}, {32, 1, 3, 3}, {1, 1, 1}},
+    {{2, 17, 7, 7}, {17, 17, 3, 3}, {2, 1, 1}},
+    // few output channels: the direct path (conv_out of a U-Net), rows longer than its lanes,
+    // rows narrower than a vector, dilation
+    {{3, 32, 28, 28}, {1, 32, 3, 3}, {1, 1, 1}}, {{2, 5, 9, 37}, {2, 5, 3, 3}, {1, 1, 1}},
+    {{2, 4, 12, 20}, {2, 4, 3, 3}, {1, 2, 2}},
+    {{2, 3, 11, 13}, {4, 3, 3, 2}, {2, 1, 2}},  {{1, 6, 7, 7}, {3, 6, 1, 1}, {1, 0, 1}},
+    // the shifted (in-place) path: outputs not a multiple of a tile, tiles crossing rows,
+    // stride, dilation, non-square kernels, a batch small enough to split images
+    {{2, 8, 9, 11}, {20, 8, 3, 3}, {1, 1, 1}},  {{2, 12, 13, 10}, {17, 12, 3, 2}, {2, 1, 1}},
+    {{3, 10, 12, 12}, {16, 10, 3, 3}, {1, 2, 2}}, {{2, 8, 15, 15}, {9, 8, 3, 3}, {2, 0, 2}},
+    {{1, 16, 6, 5}, {33, 16, 3, 3}, {1, 1, 1}},
+    // strided input gradients by phases: stride 2 and 3, dilation, a 1x1 kernel whose odd
+    // phases get no tap (zeros), an even kernel, odd image sizes
+    {{2, 8, 13, 12}, {40, 8, 3, 3}, {2, 1, 1}}, {{2, 9, 11, 14}, {100, 9, 3, 2}, {3, 2, 2}},
+    {{1, 8, 9, 9}, {300, 8, 1, 1}, {2, 0, 1}},  {{1, 8, 10, 10}, {40, 8, 4, 4}, {2, 1, 1}},
+    // Winograd F(2x2, 3x3) (3x3, stride 1, >= 16 channels each way): odd sizes whose last
+    // tiles overhang the output, channel counts not a multiple of a vector or a panel,
+    // padding 0 and 2 (the input gradient's padding 2 and 0), many chunks of tiles
+    {{2, 17, 7, 7}, {19, 17, 3, 3}, {1, 1, 1}}, {{3, 24, 9, 6}, {32, 24, 3, 3}, {1, 0, 1}},
+    {{1, 16, 5, 8}, {16, 16, 3, 3}, {1, 2, 1}}, {{5, 32, 14, 14}, {64, 32, 3, 3}, {1, 1, 1}},
+    {{2, 40, 3, 3}, {18, 40, 3, 3}, {1, 1, 1}},
+    // ... its weight gradient summing several chunks of tiles (beta = 1) and groups of
+    // several small images per slice
+    {{2, 16, 24, 23}, {16, 16, 3, 3}, {1, 1, 1}}, {{20, 16, 7, 7}, {24, 16, 3, 3}, {1, 1, 1}},
+    // ... and a padding wider than the kernel's reach (tiles of zeros only; the input
+    // gradient then takes another path)
+    {{1, 16, 5, 6}, {16, 16, 3, 3}, {1, 3, 1}}};
+
+void add_convolution_cases(std::vector<KernelCase>& table) {
+  std::uint64_t seed = 900;
+  for (const ConvolutionCase& c : convolution_cases) {
+    const Tensor x = random_tensor(c.input, ++seed, DType::Float32);
+    const Tensor w = random_tensor(c.weight, ++seed, DType::Float32);
+    const Tensor b = random_tensor({c.weight[0]}, ++seed, DType::Float32);
+    const Tensor g = random_tensor(conv2d_reference(x, w, b, c.options).shape(), ++seed, DType::Float32);
+    const std::string name = "conv input " + shape_string(c.input) + " weight " + shape_string(c.weight) + " stride " +
+                             std::to_string(c.options.stride) + " padding " + std::to_string(c.options.padding) +
+                             " dilation " + std::to_string(c.options.dilation);
+    const auto options = c.options;
+    table.push_back({name + " forward", [=] { return Results{conv2d(x, w, b, options)}; },
+                     [=] { return Results{conv2d_reference(x, w, b, options)}; }, 1e-4, 1e-4});
+    table.push_back({name + " forward, transposed storage, no bias",
+                     [=] { return Results{conv2d(as_transposed_storage(x), w, Tensor(), options)}; },
+                     [=] { return Results{conv2d_reference(x, w, Tensor(), options)}; }, 1e-4, 1e-4});
+    table.push_back({name + " input gradient", [=] { return Results{conv2d_input_gradient(g, w, x.shape(), options)}; },
+                     [=] { return Results{conv2d_input_gradient_reference(g, w, x.shape(), options)}; }, 1e-4, 1e-4});
+    table.push_back({name + " weight gradient", [=] { return Results{conv2d_weight_gradient(g, x, w.shape(), options)}; },
+                     [=] { return Results{conv2d_weight_gradient_reference(g, x, w.shape(), options)}; }, 1e-3, 1e-4});
+  }
+}
+
+// Channel rows (H·W) shorter than a vector, exactly one, and every overhang 1-7 past whole
+// vectors (the overlapping last vector), as well as the U-Net's 7 x 7 and 28 x 28. (Groups
+// of two or more values: a one-value group has zero variance, and the forward's
+// x·(γ/σ) + shift form, PyTorch's too, then loses digits to cancellation at 1/σ = 316.)
+void add_normalization_and_attention_cases(std::vector<KernelCase>& table) {
+  for (const Shape& shape : std::vector<Shape>{{2, 8, 7, 7}, {3, 32, 28, 28}, {1, 16, 5, 3}, {2, 16, 1, 1},
+                                               {1, 8, 2, 3}, {1, 8, 2, 4}, {1, 8, 3, 3}, {1, 8, 2, 5}, {1, 8, 1, 11},
+                                               {1, 8, 3, 4}, {1, 8, 1, 13}, {1, 8, 2, 7}, {1, 8, 17, 1}}) {
+    for (bool silu : {false, true}) {
+      const Tensor x = add(mul(random_tensor(shape, 1001, DType::Float32), 3.0), 0.5);
+      const Tensor gamma = random_tensor({shape[1]}, 1002, DType::Float32);
+      const Tensor beta = random_tensor({shape[1]}, 1003, DType::Float32);
+      const Tensor g = random_tensor(shape, 1004, DType::Float32);
+      const std::string name = "group norm " + shape_string(shape) + (silu ? " + silu" : "");
+      const auto fast_forward = [=] { return group_norm(x, 8, gamma, beta, 1e-5, silu); };
+      const auto reference_forward = [=] { return group_norm_reference(x, 8, gamma, beta, 1e-5, silu); };
+      const auto fast_backward = [=] {
+        const GroupNormOutput y = fast_forward();
+        return group_norm_backward(g, x, y.mean, y.inverse_std, 8, gamma, beta, silu);
+      };
+      const auto reference_backward = [=] { return group_norm_backward_reference(g, x, 8, gamma, beta, 1e-5, silu); };
+      table.push_back({name + " output", [=] { return Results{fast_forward().output}; },
+                       [=] { return Results{reference_forward().output}; }, 1e-5, 1e-4});
+      table.push_back({name + " statistics", [=] { return Results{fast_forward().mean, fast_forward().inverse_std}; },
+                       [=] { return Results{reference_forward().mean, reference_forward().inverse_std}; }, 1e-6, 1e-5});
+      table.push_back({name + " input gradient", [=] { return Results{fast_backward().input}; },
+                       [=] { return Results{reference_backward().input}; }, 1e-4, 1e-3});
+      table.push_back({name + " scale and shift gradients",
+                       [=] { return Results{fast_backward().gamma, fast_backward().beta}; },
+                       [=] { return Results{reference_backward().gamma, reference_backward().beta}; }, 1e-3, 1e-4});
+    }
+  }
+  // Fused attention against the composition matmul + softmax + matmul, differentiated by the engine.
+  for (const Shape& shape : std::vector<Shape>{{3, 49, 64}, {2, 17, 7}, {1, 200, 33}}) {
+    const Tensor q = random_tensor(shape, 1101), k = random_tensor(shape, 1102), v = random_tensor(shape, 1103);
+    const Tensor g = random_tensor(shape, 1104);
+    const double scale = 1.0 / std::sqrt(static_cast<double>(shape[2]));
+    const auto composed = [=] {
+      Variable vq(q, true), vk(k, true), vv(v, true);
+      Variable y = matmul(softmax(mul(matmul(vq, transpose(vk, 1, 2)), scale), -1), vv);
+      y.backward(g);
+      return Results{y.value(), vq.grad(), vk.grad(), vv.grad()};
+    };
+    table.push_back({"attention " + shape_string(shape), [=] { return Results{attention(q, k, v, scale)}; },
+                     [=] { return Results{composed()[0]}; }, 1e-12, 1e-10});
+    table.push_back({"attention backward " + shape_string(shape),
+                     [=] {
+                       const AttentionGradients d = attention_backward(g, q, k, v, scale);
+                       return Results{d.query, d.key, d.value};
+                     },
+                     [=] {
+                       const Results all = composed();
+                       return Results{all[1], all[2], all[3]};
+                     },
+                     1e-12, 1e-9});
+  }
+}
+
+std::vector<KernelCase> kernel_cases() {
+  std::vector<KernelCase> table;
+  add_elementwise_cases(table);
+  add_reduction_cases(table);
+  add_gemm_cases(table);
+  add_convolution_cases(table);
+  add_normalization_and_attention_cases(table);
+  return table;
+}
+
+}  // namespace
+
+TEST_CASE("every fast kernel matches its reference, with every GEMM microkernel") {
+  const std::vector<KernelCase> table = kernel_cases();
+  const std::string kernel_at_start = active_gemm_kernel();
+  for (const std::string& kernel : available_gemm_kernels()) {
+    GemmKernelScope scope(kernel);
+    for (const KernelCase& c : table) {
+      const Results fast = c.fast();
+      Results reference;
+      if (c.reference) {
+        reference = c.reference();
+      } else {
+        ReferenceKernels reference_path;
+        reference = c.fast();
       }
-      // float64 through the same kernel family.
-      const Tensor a = random_tensor({m, k}, 54), b = random_tensor({k, n}, 55);
-      Tensor fast = zeros({m, n}, DType::Float64), reference = zeros({m, n}, DType::Float64);
-      gemm<double>(m, n, k, 1.0, a.data<double>(), k, 1, b.data<double>(), n, 1, 0.0, fast.data<double>(), n);
-      gemm_reference<double>(m, n, k, 1.0, a.data<double>(), k, 1, b.data<double>(), n, 1, 0.0, reference.data<double>(), n);
-      CHECK(closeness(fast, reference, 1e-12, 1e-12) <= 1.0);
+      REQUIRE(fast.size() == reference.size());
+      for (std::size_t i = 0; i < fast.size(); ++i) {
+        INFO("kernel ", kernel, ": ", c.name, ", result ", i);
+        CHECK(closeness(fast[i], reference[i], c.atol, c.rtol) <= 1.0);
+      }
     }
   }
   CHECK(active_gemm_kernel() == kernel_at_start);  // each scope restored the kernel it found
@@ -154,63 +312,6 @@ TEST_CASE("gemm with beta 0 ignores whatever C held, NaN included") {
   const Tensor a = random_tensor({7, 5}, 56, DType::Float32), b = random_tensor({5, 9}, 57, DType::Float32);
   gemm<float>(7, 9, 5, 1.0f, a.data<float>(), 5, 1, b.data<float>(), 9, 1, 0.0f, c.data<float>(), 9);
   CHECK(closeness(c, matmul(a, b), 1e-5, 1e-5) <= 1.0);
-}
-
-TEST_CASE("convolution forward and both gradients match the direct references") {
-  struct Case {
-    Shape input, weight;
-    Convolution2dOptions options;
-  };
-  const std::vector<Case> cases = {
-      {{2, 3, 7, 7}, {5, 3, 3, 3}, {1, 1, 1}},    {{3, 4, 17, 17}, {7, 4, 3, 3}, {2, 1, 1}},
-      {{1, 33, 9, 9}, {31, 33, 1, 1}, {1, 0, 1}}, {{2, 2, 8, 11}, {3, 2, 2, 3}, {1, 2, 2}},
-      {{2, 5, 10, 10}, {4, 5, 3, 3}, {3, 0, 1}},  {{1, 1, 28, 28}, {32, 1, 3, 3}, {1, 1, 1}},
-      {{2, 17, 7, 7}, {17, 17, 3, 3}, {2, 1, 1}},
-      // few output channels: the direct path (conv_out of a U-Net), rows longer than its lanes,
-      // rows narrower than a vector, dilation
-      {{3, 32, 28, 28}, {1, 32, 3, 3}, {1, 1, 1}}, {{2, 5, 9, 37}, {2, 5, 3, 3}, {1, 1, 1}},
-      {{2, 4, 12, 20}, {2, 4, 3, 3}, {1, 2, 2}},
-      {{2, 3, 11, 13}, {4, 3, 3, 2}, {2, 1, 2}},  {{1, 6, 7, 7}, {3, 6, 1, 1}, {1, 0, 1}},
-      // the shifted (in-place) path: outputs not a multiple of a tile, tiles crossing rows,
-      // stride, dilation, non-square kernels, a batch small enough to split images
-      {{2, 8, 9, 11}, {20, 8, 3, 3}, {1, 1, 1}},  {{2, 12, 13, 10}, {17, 12, 3, 2}, {2, 1, 1}},
-      {{3, 10, 12, 12}, {16, 10, 3, 3}, {1, 2, 2}}, {{2, 8, 15, 15}, {9, 8, 3, 3}, {2, 0, 2}},
-      {{1, 16, 6, 5}, {33, 16, 3, 3}, {1, 1, 1}},
-      // strided input gradients by phases: stride 2 and 3, dilation, a 1x1 kernel whose odd
-      // phases get no tap (zeros), an even kernel, odd image sizes
-      {{2, 8, 13, 12}, {40, 8, 3, 3}, {2, 1, 1}}, {{2, 9, 11, 14}, {100, 9, 3, 2}, {3, 2, 2}},
-      {{1, 8, 9, 9}, {300, 8, 1, 1}, {2, 0, 1}},  {{1, 8, 10, 10}, {40, 8, 4, 4}, {2, 1, 1}},
-      // Winograd F(2x2, 3x3) (3x3, stride 1, >= 16 channels each way): odd sizes whose last
-      // tiles overhang the output, channel counts not a multiple of a vector or a panel,
-      // padding 0 and 2 (the input gradient's padding 2 and 0), many chunks of tiles
-      {{2, 17, 7, 7}, {19, 17, 3, 3}, {1, 1, 1}}, {{3, 24, 9, 6}, {32, 24, 3, 3}, {1, 0, 1}},
-      {{1, 16, 5, 8}, {16, 16, 3, 3}, {1, 2, 1}}, {{5, 32, 14, 14}, {64, 32, 3, 3}, {1, 1, 1}},
-      {{2, 40, 3, 3}, {18, 40, 3, 3}, {1, 1, 1}},
-      // ... its weight gradient summing several chunks of tiles (beta = 1) and groups of
-      // several small images per slice
-      {{2, 16, 24, 23}, {16, 16, 3, 3}, {1, 1, 1}}, {{20, 16, 7, 7}, {24, 16, 3, 3}, {1, 1, 1}},
-      // ... and a padding wider than the kernel's reach (tiles of zeros only; the input
-      // gradient then takes another path)
-      {{1, 16, 5, 6}, {16, 16, 3, 3}, {1, 3, 1}}};
-  std::uint64_t seed = 900;
-  for (const std::string& kernel : available_gemm_kernels())
-  for (const Case& c : cases) {
-    GemmKernelScope scope(kernel);
-    const Tensor x = random_tensor(c.input, ++seed, DType::Float32);
-    const Tensor w = random_tensor(c.weight, ++seed, DType::Float32);
-    const Tensor b = random_tensor({c.weight[0]}, ++seed, DType::Float32);
-    const Tensor y = conv2d(x, w, b, c.options);
-    const Tensor g = random_tensor(y.shape(), ++seed, DType::Float32);
-    INFO("kernel ", kernel, " input ", shape_string(c.input), " weight ", shape_string(c.weight), " stride ", c.options.stride,
-         " padding ", c.options.padding, " dilation ", c.options.dilation);
-    CHECK(closeness(y, conv2d_reference(x, w, b, c.options), 1e-4, 1e-4) <= 1.0);
-    CHECK(closeness(conv2d(as_transposed_storage(x), w, Tensor(), c.options), conv2d_reference(x, w, Tensor(), c.options),
-                    1e-4, 1e-4) <= 1.0);
-    CHECK(closeness(conv2d_input_gradient(g, w, x.shape(), c.options),
-                    conv2d_input_gradient_reference(g, w, x.shape(), c.options), 1e-4, 1e-4) <= 1.0);
-    CHECK(closeness(conv2d_weight_gradient(g, x, w.shape(), c.options),
-                    conv2d_weight_gradient_reference(g, x, w.shape(), c.options), 1e-3, 1e-4) <= 1.0);
-  }
 }
 
 TEST_CASE("Winograd convolutions round like the direct sum at the U-Net's depths") {
@@ -267,34 +368,6 @@ TEST_CASE("the vector exponential behind GroupNorm's SiLU is within 1e-7 of exp,
   CHECK(first_lane(sigmoid_of_negated(Batch(0.0f))) == 0.5f);
 }
 
-TEST_CASE("group norm (with and without SiLU) and its backward match the references") {
-  // Channel rows (H·W) shorter than a vector, exactly one, and every overhang 1-7 past
-  // whole vectors (the overlapping last vector), as well as the U-Net's 7 x 7 and 28 x 28.
-  // (Groups of two or more values: a one-value group has zero variance, and the forward's
-  // x·(γ/σ) + shift form, PyTorch's too, then loses digits to cancellation at 1/σ = 316.)
-  for (const Shape& shape : std::vector<Shape>{{2, 8, 7, 7}, {3, 32, 28, 28}, {1, 16, 5, 3}, {2, 16, 1, 1},
-                                               {1, 8, 2, 3}, {1, 8, 2, 4}, {1, 8, 3, 3}, {1, 8, 2, 5}, {1, 8, 1, 11},
-                                               {1, 8, 3, 4}, {1, 8, 1, 13}, {1, 8, 2, 7}, {1, 8, 17, 1}}) {
-    for (bool silu : {false, true}) {
-      const Tensor x = add(mul(random_tensor(shape, 1001, DType::Float32), 3.0), 0.5);
-      const Tensor gamma = random_tensor({shape[1]}, 1002, DType::Float32);
-      const Tensor beta = random_tensor({shape[1]}, 1003, DType::Float32);
-      const Tensor g = random_tensor(shape, 1004, DType::Float32);
-      const GroupNormOutput fast = group_norm(x, 8, gamma, beta, 1e-5, silu);
-      const GroupNormOutput reference = group_norm_reference(x, 8, gamma, beta, 1e-5, silu);
-      INFO(shape_string(shape), " silu ", silu);
-      CHECK(closeness(fast.output, reference.output, 1e-5, 1e-4) <= 1.0);
-      CHECK(closeness(fast.mean, reference.mean, 1e-6, 1e-5) <= 1.0);
-      CHECK(closeness(fast.inverse_std, reference.inverse_std, 1e-6, 1e-5) <= 1.0);
-      const GroupNormGradients fast_gradients = group_norm_backward(g, x, fast.mean, fast.inverse_std, 8, gamma, beta, silu);
-      const GroupNormGradients reference_gradients = group_norm_backward_reference(g, x, 8, gamma, beta, 1e-5, silu);
-      CHECK(closeness(fast_gradients.input, reference_gradients.input, 1e-4, 1e-3) <= 1.0);
-      CHECK(closeness(fast_gradients.gamma, reference_gradients.gamma, 1e-3, 1e-4) <= 1.0);
-      CHECK(closeness(fast_gradients.beta, reference_gradients.beta, 1e-3, 1e-4) <= 1.0);
-    }
-  }
-}
-
 TEST_CASE("group_norm_silu_conv2d equals GroupNorm+SiLU, dropout and conv2d in a row, bit for bit") {
   const Tensor x = random_tensor({3, 8, 9, 7}, 1, DType::Float32), gamma = random_tensor({8}, 2, DType::Float32),
                beta = random_tensor({8}, 3, DType::Float32), weight = random_tensor({5, 8, 3, 3}, 4, DType::Float32),
@@ -327,36 +400,11 @@ TEST_CASE("group_norm_silu_conv2d equals GroupNorm+SiLU, dropout and conv2d in a
   CHECK(sum(eq(dropped, 0.0)).item() == doctest::Approx(10000).epsilon(0.05));
 }
 
-TEST_CASE("fused attention matches matmul + softmax + matmul, forward and backward") {
-  for (const Shape& shape : std::vector<Shape>{{3, 49, 64}, {2, 17, 7}, {1, 200, 33}}) {
-    const Tensor q = random_tensor(shape, 1101), k = random_tensor(shape, 1102), v = random_tensor(shape, 1103);
-    const Tensor g = random_tensor(shape, 1104);
-    const double scale = 1.0 / std::sqrt(static_cast<double>(shape[2]));
-    // The composition, differentiated by the engine.
-    Variable vq(q, true), vk(k, true), vv(v, true);
-    Variable composed = matmul(softmax(mul(matmul(vq, transpose(vk, 1, 2)), scale), -1), vv);
-    composed.backward(g);
-    const AttentionGradients fused = attention_backward(g, q, k, v, scale);
-    INFO(shape_string(shape));
-    CHECK(closeness(attention(q, k, v, scale), composed.value(), 1e-12, 1e-10) <= 1.0);
-    CHECK(closeness(fused.query, vq.grad(), 1e-12, 1e-9) <= 1.0);
-    CHECK(closeness(fused.key, vk.grad(), 1e-12, 1e-9) <= 1.0);
-    CHECK(closeness(fused.value, vv.grad(), 1e-12, 1e-9) <= 1.0);
-  }
-}
-
 TEST_CASE("nearest upsampling repeats pixels and its backward sums blocks") {
   const Tensor x = arange(0, 4).view({1, 1, 2, 2});
   CHECK(upsample_nearest2x(x).to_vector<float>() ==
         std::vector<float>{0, 0, 1, 1, 0, 0, 1, 1, 2, 2, 3, 3, 2, 2, 3, 3});
   CHECK(upsample_nearest2x_backward(ones({1, 1, 4, 4})).to_vector<float>() == std::vector<float>{4, 4, 4, 4});
-}
-
-TEST_CASE("matmul matches the reference with batch broadcasting") {
-  const Tensor a = random_tensor({2, 1, 5, 7}, 61, DType::Float32);
-  const Tensor b = random_tensor({3, 7, 9}, 62, DType::Float32);
-  compare_paths("matmul", [&] { return matmul(a, b); }, 1e-5, 1e-5);
-  compare_paths("matmul transposed", [&] { return matmul(b.transpose(-1, -2), a.transpose(-1, -2)); }, 1e-5, 1e-5);
 }
 
 TEST_CASE("an empty batch gives empty results (and zero weight gradients), never a crash") {
