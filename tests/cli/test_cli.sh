@@ -5,6 +5,7 @@
 set -uo pipefail
 ddpm=$1
 work=$2
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 rm -rf "$work" && mkdir -p "$work" && cd "$work" || exit 1
 passed=0
 failed=0
@@ -21,15 +22,9 @@ expect() {  # expect NAME EXIT_CODE PATTERN -- command...
   pass
 }
 
-# 16 images of 8x8 (a gradient pattern) and 16 labels, as IDX files.
-{
-  printf '\x00\x00\x08\x03\x00\x00\x00\x10\x00\x00\x00\x08\x00\x00\x00\x08'
-  for ((i = 0; i < 16 * 64; i++)); do printf "\\x$(printf %02x $(((i * 7 + i / 64 * 13) % 256)))"; done
-} > images.idx
-{
-  printf '\x00\x00\x08\x01\x00\x00\x00\x10'
-  for ((i = 0; i < 16; i++)); do printf "\\x$(printf %02x $((i % 4)))"; done
-} > labels.idx
+# 16 images of 8x8 (a gradient pattern) and 16 labels in 4 classes, as IDX files.
+source "$here/tiny_data.sh"
+write_tiny_data 4
 head -c 500 images.idx > truncated.idx
 { printf '\x00\x00\x08\x03\x00\x00\x00\x02\x00\x00\x00\x04\x00\x00\x00\x04'; head -c 32 /dev/zero; } > small.idx
 

@@ -10,15 +10,9 @@ if ! /usr/bin/python3 -c "import torch" 2> /dev/null; then
   echo "skipped: /usr/bin/python3 has no torch (DDPM_WITH_PYTORCH=1 scripts/install-dependencies.sh installs it)"
   exit 77
 fi
+source "$source/tests/cli/tiny_data.sh"
 rm -rf "$work" && mkdir -p "$work" && cd "$work"
-{
-  printf '\x00\x00\x08\x03\x00\x00\x00\x10\x00\x00\x00\x08\x00\x00\x00\x08'
-  for ((i = 0; i < 16 * 64; i++)); do printf "\\x$(printf %02x $(((i * 7 + i / 64 * 13) % 256)))"; done
-} > images.idx
-{
-  printf '\x00\x00\x08\x01\x00\x00\x00\x10'
-  for ((i = 0; i < 16; i++)); do printf "\\x$(printf %02x $((i % 3)))"; done
-} > labels.idx
+write_tiny_data 3
 "$ddpm" train --data idx:images.idx,labels.idx --class-cond --loss hybrid --ch 16 --ch-mult 1,2 --num-res-blocks 1 \
   --attn 4 --batch 4 --steps 5 --lr 1e-3 --ema 0.5 --quiet --out run
 "$forward_output" run/checkpoint.safetensors forward.safetensors
