@@ -35,7 +35,12 @@ std::atomic<bool> stop_requested{false};
 extern "C" void request_stop(int) { stop_requested = true; }
 
 // Streams of the counter-based RNG, one per purpose, all functions of (seed, step).
-std::uint64_t stream(std::uint64_t seed, std::uint64_t purpose) { return seed * 8 + purpose; }
+// The values are part of the checkpoint format's promise (a resumed run draws the same):
+// never renumber them.
+enum class RandomStream : std::uint64_t {
+  Initialisation = 0, DataOrder = 1, Timesteps = 2, Noise = 3, LabelDropout = 4, Dropout = 5
+};
+std::uint64_t stream(std::uint64_t seed, RandomStream purpose) { return seed * 8 + static_cast<std::uint64_t>(purpose); }
 
 std::string exact(double value) {
   char text[32];
@@ -257,7 +262,7 @@ int run_train(const TrainOptions& requested) {
                              std::to_string(static_cast<long long>(needed / (1 << 30))) + " GiB, and this machine has " +
                              std::to_string(static_cast<long long>(memory / (1 << 30))) + " GiB: use a smaller --batch");
 
-  Generator init(stream(options.seed, 0));
+  Generator init(stream(options.seed, RandomStream::Initialisation));
   nn::UNet model(options.model, init);
   const auto parameters = model.named_parameters();
   nn::Adam adam(parameters, options.learning_rate);
@@ -308,24 +313,24 @@ int run_train(const TrainOptions& requested) {
   std::int64_t step = start;
   for (; step < options.steps && !stop_requested; ++step) {
     // Everything random is a function of (seed, step): a resumed run draws the same.
-    const auto indices = batch_indices(data.count, stream(options.seed, 1), step, options.batch);
+    const auto indices = batch_indices(data.count, stream(options.seed, RandomStream::DataOrder), step, options.batch);
     const Tensor x0 = data.batch(indices);
     std::vector<std::int64_t> steps_vector;
     for (std::int64_t j = 0; j < options.batch; ++j)
       steps_vector.push_back(std::min<std::int64_t>(options.timesteps - 1,
-          static_cast<std::int64_t>(uniform_at(stream(options.seed, 2), 0, static_cast<std::uint64_t>(step * options.batch + j)) * options.timesteps)));
+          static_cast<std::int64_t>(uniform_at(stream(options.seed, RandomStream::Timesteps), 0, static_cast<std::uint64_t>(step * options.batch + j)) * options.timesteps)));
     const Tensor steps = Tensor::from_vector(steps_vector, {options.batch});
-    Generator noise_generator(stream(options.seed, 3));
-    noise_generator.set_state(stream(options.seed, 3), static_cast<std::uint64_t>(step * options.batch * per_image));
+    Generator noise_generator(stream(options.seed, RandomStream::Noise));
+    noise_generator.set_state(stream(options.seed, RandomStream::Noise), static_cast<std::uint64_t>(step * options.batch * per_image));
     const Tensor noise = randn(x0.shape(), noise_generator);
     Tensor labels;
     if (options.class_conditional) {
       // The null label is the row after the classes.
       labels = diffusion::drop_labels(data.batch_labels(indices), options.label_dropout, options.model.num_classes,
-                                      stream(options.seed, 4), static_cast<std::uint64_t>(step * options.batch));
+                                      stream(options.seed, RandomStream::LabelDropout), static_cast<std::uint64_t>(step * options.batch));
     }
-    Generator dropout(stream(options.seed, 5));
-    dropout.set_state(stream(options.seed, 5), static_cast<std::uint64_t>(step) << 32);
+    Generator dropout(stream(options.seed, RandomStream::Dropout));
+    dropout.set_state(stream(options.seed, RandomStream::Dropout), static_cast<std::uint64_t>(step) << 32);
 
     const Tensor xt = diffusion::q_sample(schedule, x0, steps, noise);
     adam.learning_rate = nn::scheduled_learning_rate(lr_schedule, options.learning_rate, step, options.warmup, options.steps);
