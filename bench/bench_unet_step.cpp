@@ -1,5 +1,6 @@
-// The default U-Net's forward and whole training step (noise draw, forward, L_simple,
-// backward, gradient clipping, Adam, EMA) at batch 64 and 128, as
+// The default U-Net's forward and whole training step (diffusion::Trainer, the step of
+// `ddpm train`: draws, forward, L_simple, backward, gradient clipping, Adam, EMA) at batch
+// 64 and 128, as
 // bench/pytorch/bench_unet_step.py times them in PyTorch. Peak resident memory is reported
 // as a counter: run one benchmark per process (--benchmark_filter) for a clean figure.
 #include <benchmark/benchmark.h>
@@ -7,6 +8,7 @@
 
 #include <cmath>
 
+#include "ddpm/trainer.hpp"
 #include "nn/training.hpp"
 #include "nn/unet.hpp"
 #include "tensor/tensor_library.hpp"
@@ -21,42 +23,20 @@ double peak_rss_mib() {
   return static_cast<double>(usage.ru_maxrss) / 1024.0;
 }
 
-// Linear betas 1e-4..0.02, T = 1000: sqrt(ᾱ_t) and sqrt(1 - ᾱ_t).
-std::pair<std::vector<double>, std::vector<double>> schedule() {
-  std::vector<double> signal(1000), noise(1000);
-  double product = 1;
-  for (int t = 0; t < 1000; ++t) {
-    product *= 1.0 - (1e-4 + (0.02 - 1e-4) * t / 999.0);
-    signal[t] = std::sqrt(product);
-    noise[t] = std::sqrt(1.0 - product);
-  }
-  return {signal, noise};
-}
-
+// The step `ddpm train` takes (diffusion::Trainer: draws, forward, L_simple, backward,
+// clipping, Adam, EMA) on a fixed batch, linear schedule, T = 1000.
 void training_step(benchmark::State& state) {
   const std::int64_t batch = state.range(0);
-  Generator init(0), data(1), dropout(2);
+  Generator init(0), data(1);
   nn::UNet model(nn::UNetConfig{}, init);
   const auto parameters = model.named_parameters();
   nn::Adam adam(parameters, 2e-4);
   nn::ExponentialMovingAverage ema(parameters, 0.9999);
-  const auto [signal, noise_scale] = schedule();
+  const diffusion::NoiseSchedule schedule = diffusion::make_schedule(diffusion::ScheduleKind::Linear, 1000);
+  diffusion::Trainer trainer(model, adam, ema, schedule, diffusion::TrainerSettings{});
   const Tensor images = sub(mul(rand({batch, 1, 28, 28}, data), 2.0), 1.0);
-  for (auto _ : state) {
-    const Tensor t = randint(0, 1000, {batch}, data);
-    const Tensor noise = randn(images.shape(), data);
-    std::vector<float> a(batch), b(batch);
-    const auto steps = t.to_vector<std::int64_t>();
-    for (std::int64_t i = 0; i < batch; ++i) a[i] = static_cast<float>(signal[steps[i]]), b[i] = static_cast<float>(noise_scale[steps[i]]);
-    const Tensor noisy = add(mul(images, Tensor::from_vector(a, {batch, 1, 1, 1})), mul(noise, Tensor::from_vector(b, {batch, 1, 1, 1})));
-    adam.zero_grad();
-    Variable loss = mean(square(sub(model.forward(Variable(noisy), t, Tensor(), dropout), Variable(noise))));
-    loss.backward();
-    nn::clip_gradient_norm(parameters, 1.0);
-    adam.step();
-    ema.update();
-    benchmark::DoNotOptimize(loss.value().raw_data());
-  }
+  std::int64_t step = 0;
+  for (auto _ : state) benchmark::DoNotOptimize(trainer.step(step++, images, Tensor()).loss);
   state.counters["images/s"] = benchmark::Counter(static_cast<double>(batch * state.iterations()), benchmark::Counter::kIsRate);
   state.counters["peak_rss_MiB"] = peak_rss_mib();
   const MemoryStatistics memory = memory_statistics();

@@ -3,6 +3,7 @@
 // damaged weights are errors, not silent garbage.
 #include <filesystem>
 
+#include "ddpm/trainer.hpp"
 #include "tests/test_support.hpp"
 #include "tools/checkpoint.hpp"
 #include "tools/commands.hpp"
@@ -160,6 +161,54 @@ TEST_CASE("the run directory: an existing run needs --resume or --overwrite, and
   CHECK(tools::run_train(resume) == 0);
   CHECK(tools::Checkpoint::read(run.checkpoint).step() == 3);
   CHECK(tools::Checkpoint::read(run.checkpoint).run().batch == 4);
+}
+
+}  // namespace ddpm::testing
+
+namespace ddpm::testing {
+
+TEST_CASE("the library's training step: the same bits on 1 and 2 threads, and a non-finite step changes nothing") {
+  nn::UNetConfig config;
+  config.ch = 8, config.ch_mult = {1, 2}, config.num_res_blocks = 1, config.attn_resolutions = {4};
+  config.image_size = 8;
+  const diffusion::NoiseSchedule schedule = diffusion::make_schedule(diffusion::ScheduleKind::Linear, 50);
+  const Tensor images = uniform_tensor({4, 1, 8, 8}, 5, -1.0, 1.0, DType::Float32);
+  const auto train = [&](int threads, const Tensor& x0, std::int64_t steps) {
+    set_num_threads(threads);
+    Generator init(0);
+    nn::UNet model(config, init);
+    const auto parameters = model.named_parameters();
+    nn::Adam adam(parameters, 1e-3);
+    nn::ExponentialMovingAverage ema(parameters, 0.9);
+    diffusion::Trainer trainer(model, adam, ema, schedule, diffusion::TrainerSettings{});
+    std::map<std::string, Tensor> before = model.state_dict();
+    for (auto& [name, tensor] : before) tensor = tensor.clone();
+    std::string error;
+    try {
+      for (std::int64_t step = 0; step < steps; ++step) trainer.step(step, x0, Tensor());
+    } catch (const diffusion::NonFiniteStep& failure) {
+      error = failure.what();
+    }
+    set_num_threads(0);
+    return std::tuple{before, model.state_dict(), error};
+  };
+  const auto [initial, one_thread, no_error] = train(1, images, 3);
+  const auto [unused, two_threads, also_none] = train(2, images, 3);
+  CHECK(no_error.empty());
+  for (const auto& [name, tensor] : one_thread) {
+    INFO(name);
+    CHECK(bitwise_equal(tensor, two_threads.at(name)));
+  }
+  CHECK_FALSE(bitwise_equal(one_thread.at("conv_in.weight"), initial.at("conv_in.weight")));  // it trained
+
+  Tensor damaged = images.clone();
+  damaged.data<float>()[7] = std::nanf("");
+  const auto [start, after, error] = train(2, damaged, 1);
+  CHECK(error.find("loss became") != std::string::npos);
+  for (const auto& [name, tensor] : start) {
+    INFO(name);
+    CHECK(bitwise_equal(tensor, after.at(name)));  // nothing moved
+  }
 }
 
 }  // namespace ddpm::testing

@@ -19,6 +19,7 @@
 #include "ddpm/diffusion.hpp"
 #include "ddpm/conditioning.hpp"
 #include "ddpm/sampler.hpp"
+#include "ddpm/trainer.hpp"
 #include "ddpm/training_loss.hpp"
 #include "tensor/tensor_library.hpp"
 #include "nn/atomic_file.hpp"
@@ -35,12 +36,7 @@ std::atomic<bool> stop_requested{false};
 extern "C" void request_stop(int) { stop_requested = true; }
 
 // Streams of the counter-based RNG, one per purpose, all functions of (seed, step).
-// The values are part of the checkpoint format's promise (a resumed run draws the same):
-// never renumber them.
-enum class RandomStream : std::uint64_t {
-  Initialisation = 0, DataOrder = 1, Timesteps = 2, Noise = 3, LabelDropout = 4, Dropout = 5
-};
-std::uint64_t stream(std::uint64_t seed, RandomStream purpose) { return seed * 8 + static_cast<std::uint64_t>(purpose); }
+using diffusion::RandomStream;
 
 std::string exact(double value) {
   char text[32];
@@ -262,7 +258,7 @@ int run_train(const TrainOptions& requested) {
                              std::to_string(static_cast<long long>(needed / (1 << 30))) + " GiB, and this machine has " +
                              std::to_string(static_cast<long long>(memory / (1 << 30))) + " GiB: use a smaller --batch");
 
-  Generator init(stream(options.seed, RandomStream::Initialisation));
+  Generator init(diffusion::random_stream(options.seed, RandomStream::Initialisation));
   nn::UNet model(options.model, init);
   const auto parameters = model.named_parameters();
   nn::Adam adam(parameters, options.learning_rate);
@@ -278,7 +274,6 @@ int run_train(const TrainOptions& requested) {
   }
   const diffusion::NoiseSchedule schedule =
       diffusion::make_schedule(diffusion::parse_schedule_kind(options.schedule), options.timesteps);
-  const nn::LearningRateSchedule lr_schedule = nn::parse_learning_rate_schedule(options.lr_schedule);
 
   std::map<std::string, std::string> run_metadata = {
       {"schedule", options.schedule}, {"timesteps", std::to_string(options.timesteps)},
@@ -309,57 +304,40 @@ int run_train(const TrainOptions& requested) {
   double smoothed = 0, interval_loss = 0, interval_mse = 0, interval_bound = 0, last_norm = 0;
   std::int64_t interval_count = 0;
   double quartile_loss[4] = {}, quartile_count[4] = {};
-  const std::int64_t per_image = options.model.in_channels * options.model.image_size * options.model.image_size;
+  diffusion::TrainerSettings trainer_settings;
+  trainer_settings.seed = options.seed;
+  trainer_settings.loss = loss_options;
+  trainer_settings.learning_rate_schedule = nn::parse_learning_rate_schedule(options.lr_schedule);
+  trainer_settings.learning_rate = options.learning_rate;
+  trainer_settings.warmup_steps = options.warmup;
+  trainer_settings.total_steps = options.steps;
+  trainer_settings.clip = options.clip;
+  trainer_settings.label_dropout = options.label_dropout;
+  diffusion::Trainer trainer(model, adam, ema, schedule, trainer_settings);
   std::int64_t step = start;
   for (; step < options.steps && !stop_requested; ++step) {
     // Everything random is a function of (seed, step): a resumed run draws the same.
-    const auto indices = batch_indices(data.count, stream(options.seed, RandomStream::DataOrder), step, options.batch);
-    const Tensor x0 = data.batch(indices);
-    std::vector<std::int64_t> steps_vector;
-    for (std::int64_t j = 0; j < options.batch; ++j)
-      steps_vector.push_back(std::min<std::int64_t>(options.timesteps - 1,
-          static_cast<std::int64_t>(uniform_at(stream(options.seed, RandomStream::Timesteps), 0, static_cast<std::uint64_t>(step * options.batch + j)) * options.timesteps)));
-    const Tensor steps = Tensor::from_vector(steps_vector, {options.batch});
-    Generator noise_generator(stream(options.seed, RandomStream::Noise));
-    noise_generator.set_state(stream(options.seed, RandomStream::Noise), static_cast<std::uint64_t>(step * options.batch * per_image));
-    const Tensor noise = randn(x0.shape(), noise_generator);
-    Tensor labels;
-    if (options.class_conditional) {
-      // The null label is the row after the classes.
-      labels = diffusion::drop_labels(data.batch_labels(indices), options.label_dropout, options.model.num_classes,
-                                      stream(options.seed, RandomStream::LabelDropout), static_cast<std::uint64_t>(step * options.batch));
+    const auto indices = batch_indices(data.count, diffusion::random_stream(options.seed, RandomStream::DataOrder), step,
+                                       options.batch);
+    diffusion::StepStatistics statistics;
+    try {
+      statistics = trainer.step(step, data.batch(indices),
+                                options.class_conditional ? data.batch_labels(indices) : Tensor());
+    } catch (const diffusion::NonFiniteStep& error) {
+      save(step);  // the step changed nothing: this is the state before it
+      throw std::runtime_error(std::string(error.what()) + "; checkpoint of the state before it saved (try a lower --lr)");
     }
-    Generator dropout(stream(options.seed, RandomStream::Dropout));
-    dropout.set_state(stream(options.seed, RandomStream::Dropout), static_cast<std::uint64_t>(step) << 32);
-
-    const Tensor xt = diffusion::q_sample(schedule, x0, steps, noise);
-    adam.learning_rate = nn::scheduled_learning_rate(lr_schedule, options.learning_rate, step, options.warmup, options.steps);
-    adam.zero_grad();
-    const Variable output = model.forward(Variable(xt), diffusion::model_timesteps(schedule, steps), labels, dropout);
-    const diffusion::TrainingLoss loss = diffusion::training_loss(schedule, output, x0, xt, steps, noise, loss_options);
-    Variable(loss.loss).backward();
-    last_norm = nn::clip_gradient_norm(parameters, options.clip);
-    // Checked before any parameter changes, so the state saved is the one before the step.
-    const double value = loss.loss.value().item();
-    if (!std::isfinite(value) || !std::isfinite(last_norm)) {
-      save(step);
-      throw std::runtime_error(std::string(std::isfinite(value) ? "gradient norm" : "loss") + " became " +
-                               std::to_string(std::isfinite(value) ? last_norm : value) + " at step " +
-                               std::to_string(step) + "; checkpoint of the state before it saved (try a lower --lr)");
-    }
-    adam.step();
-    ema.update();
-
+    const double value = statistics.loss;
+    last_norm = statistics.gradient_norm;
     smoothed = step == start ? value : 0.98 * smoothed + 0.02 * value;
     interval_loss += value;
     ++interval_count;
     // Per-quartile loss of the timesteps (as improved-diffusion logs it).
-    const auto losses = loss.per_image.to_vector<double>();
-    interval_mse += mean(loss.mse).item();
-    if (loss.bound.defined()) interval_bound += mean(loss.bound).item();
+    interval_mse += statistics.mse;
+    if (statistics.has_bound) interval_bound += statistics.bound;
     for (std::int64_t j = 0; j < options.batch; ++j) {
-      const int quartile = static_cast<int>(4 * steps_vector[static_cast<std::size_t>(j)] / options.timesteps);
-      quartile_loss[quartile] += losses[static_cast<std::size_t>(j)];
+      const int quartile = static_cast<int>(4 * statistics.timesteps[static_cast<std::size_t>(j)] / options.timesteps);
+      quartile_loss[quartile] += statistics.per_image_loss[static_cast<std::size_t>(j)];
       quartile_count[quartile] += 1;
     }
     const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
@@ -377,7 +355,7 @@ int run_train(const TrainOptions& requested) {
         quartile_loss[q] = quartile_count[q] = 0;
       }
       log << ',' << interval_mse / interval_count << ',';
-      if (loss.bound.defined()) log << interval_bound / interval_count;
+      if (statistics.has_bound) log << interval_bound / interval_count;
       log << '\n' << std::flush;
       if (!log) throw std::runtime_error(log_path + ": write failed");
       history.add(step + 1, interval_loss / interval_count);
