@@ -23,6 +23,14 @@ double peak_rss_mib() {
   return static_cast<double>(usage.ru_maxrss) / 1024.0;
 }
 
+// Minor page faults of the process so far: a step that maps fresh memory (buffers the
+// cache could not serve) faults it in page by page.
+long minor_faults() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return usage.ru_minflt;
+}
+
 // The step `ddpm train` takes (diffusion::Trainer: draws, forward, L_simple, backward,
 // clipping, Adam, EMA) on a fixed batch, linear schedule, T = 1000.
 void training_step(benchmark::State& state) {
@@ -36,7 +44,11 @@ void training_step(benchmark::State& state) {
   diffusion::Trainer trainer(model, adam, ema, schedule, diffusion::TrainerSettings{});
   const Tensor images = sub(mul(rand({batch, 1, 28, 28}, data), 2.0), 1.0);
   std::int64_t step = 0;
+  trainer.step(step++, images, Tensor());  // the first step fills the buffer cache
+  const long faults_before = minor_faults();
   for (auto _ : state) benchmark::DoNotOptimize(trainer.step(step++, images, Tensor()).loss);
+  state.counters["minor_faults_per_step"] =
+      static_cast<double>(minor_faults() - faults_before) / static_cast<double>(state.iterations());
   state.counters["images/s"] = benchmark::Counter(static_cast<double>(batch * state.iterations()), benchmark::Counter::kIsRate);
   state.counters["peak_rss_MiB"] = peak_rss_mib();
   const MemoryStatistics memory = memory_statistics();
