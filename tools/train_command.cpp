@@ -6,14 +6,11 @@
 #include <cmath>
 #include <csignal>
 #include <cstdio>
-#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <stdexcept>
 #include <tuple>
 
-#include <fcntl.h>
-#include <sys/file.h>
 #include <unistd.h>
 
 #include "ddpm/diffusion.hpp"
@@ -22,12 +19,12 @@
 #include "ddpm/trainer.hpp"
 #include "ddpm/training_loss.hpp"
 #include "tensor/tensor_library.hpp"
-#include "nn/atomic_file.hpp"
 #include "tools/checkpoint.hpp"
 #include "tools/commands.hpp"
 #include "tools/dataset.hpp"
 #include "tools/image_grid.hpp"
 #include "tools/loss_plot.hpp"
+#include "tools/run_directory.hpp"
 
 namespace ddpm::tools {
 namespace {
@@ -42,65 +39,6 @@ std::string exact(double value) {
   char text[32];
   std::snprintf(text, sizeof text, "%.17g", value);
   return text;
-}
-
-// An exclusive lock on DIR/.lock while the run lasts (the kernel drops it when the
-// process ends, however it ends): a second run into the same directory fails at once,
-// naming the process that holds it.
-class RunDirectoryLock {
- public:
-  explicit RunDirectoryLock(const std::string& directory) {
-    const std::string path = (std::filesystem::path(directory) / ".lock").string();
-    descriptor_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (descriptor_ < 0)
-      throw std::runtime_error("--out " + directory + ": cannot create " + path + ": " + std::strerror(errno));
-    if (::flock(descriptor_, LOCK_EX | LOCK_NB) != 0) {
-      char holder[32] = {};
-      const ssize_t got = ::pread(descriptor_, holder, sizeof holder - 1, 0);
-      ::close(descriptor_);
-      throw std::runtime_error("--out " + directory + ": another training run is using this directory" +
-                               (got > 0 ? " (process " + std::string(holder, static_cast<std::size_t>(got)) + ")" : ""));
-    }
-    // The process number only serves a second run's message: the lock holds without it.
-    const std::string pid = std::to_string(::getpid());
-    if (::ftruncate(descriptor_, 0) == 0 && ::pwrite(descriptor_, pid.data(), pid.size(), 0) < 0) {
-    }
-  }
-  ~RunDirectoryLock() { ::close(descriptor_); }
-  RunDirectoryLock(const RunDirectoryLock&) = delete;
-  RunDirectoryLock& operator=(const RunDirectoryLock&) = delete;
-
- private:
-  int descriptor_ = -1;
-};
-
-// Temporary files of writes that a kill interrupted (NAME.tmp.PID): no other run can be
-// writing them, since this one holds the directory's lock.
-void remove_stale_temporaries(const std::string& directory) {
-  std::error_code error;
-  for (const auto& entry : std::filesystem::directory_iterator(directory, error))
-    if (entry.is_regular_file() && entry.path().filename().string().find(".tmp.") != std::string::npos)
-      std::filesystem::remove(entry.path(), error);
-}
-
-// The log's rows up to `step` (a kill between a log line and the next checkpoint leaves
-// rows the resumed run will write again), rewritten atomically.
-void truncate_log(const std::string& path, std::int64_t step) {
-  std::ifstream in(path);
-  if (!in) return;
-  std::string line, kept;
-  bool header = true;
-  while (std::getline(in, line)) {
-    if (!header) {
-      const std::size_t comma = line.find(',');
-      char* end = nullptr;
-      const long long row_step = std::strtoll(line.substr(0, comma).c_str(), &end, 10);
-      if (comma == std::string::npos || row_step > step) continue;
-    }
-    kept += line + "\n";
-    header = false;
-  }
-  write_text_file_atomically(path, kept);
 }
 
 // Options whose value is fixed by a run's first start: given with --resume, each must
@@ -180,33 +118,16 @@ std::string format_duration(double seconds) {
 
 int run_train(const TrainOptions& requested) {
   TrainOptions options = requested;
-  namespace fs = std::filesystem;
   set_num_threads(options.threads);
-  std::error_code error;
-  fs::create_directories(options.out, error);
-  if (error || !fs::is_directory(options.out))
-    throw std::runtime_error("--out " + options.out + ": cannot create the output directory: " + error.message());
-  const std::string checkpoint_path = (fs::path(options.out) / "checkpoint.safetensors").string();
-  {  // Fail now, not after an hour of training, if the directory is not writable.
-    const std::string probe = (fs::path(options.out) / ".write-test").string();
-    std::ofstream test(probe);
-    if (!test) throw std::runtime_error("--out " + options.out + ": directory is not writable");
-    test.close();
-    fs::remove(probe, error);
-  }
-
-  const RunDirectoryLock lock(options.out);
-  remove_stale_temporaries(options.out);
-  if (fs::exists(checkpoint_path) && !fs::is_regular_file(checkpoint_path))
-    throw std::runtime_error(checkpoint_path + ": exists and is not a regular file");
-  const std::string log_path = (fs::path(options.out) / "log.csv").string();
-  if (!options.resume && !options.overwrite && (fs::exists(checkpoint_path) || fs::exists(log_path)))
+  const RunDirectory directory(options.out);
+  const std::string checkpoint_path = directory.checkpoint_path(), log_path = directory.log_path();
+  if (!options.resume && !options.overwrite && directory.holds_run())
     throw std::runtime_error("--out " + options.out + " already holds a run: --resume to continue it, --overwrite to "
                              "replace it, or another --out");
 
   std::optional<Checkpoint> resumed;
   if (options.resume) {
-    if (!fs::exists(checkpoint_path)) throw std::runtime_error("--resume: no checkpoint at " + checkpoint_path);
+    if (!std::filesystem::exists(checkpoint_path)) throw std::runtime_error("--resume: no checkpoint at " + checkpoint_path);
     resumed = Checkpoint::read(checkpoint_path);
     const RecordedRun run = resumed->run();
     options.model = resumed->config();
@@ -287,7 +208,7 @@ int run_train(const TrainOptions& requested) {
     write_checkpoint(checkpoint_path, model, adam, ema, metadata);
   };
 
-  if (start > 0) truncate_log(log_path, start);
+  if (start > 0) directory.truncate_log(start);
   std::ofstream log(log_path, start > 0 ? std::ios::app : std::ios::trunc);
   if (!log) throw std::runtime_error(log_path + ": cannot open for writing");
   if (start == 0) log << "step,loss,lr,grad_norm,seconds,loss_q0,loss_q1,loss_q2,loss_q3,mse,vb\n";
@@ -359,7 +280,7 @@ int run_train(const TrainOptions& requested) {
       log << '\n' << std::flush;
       if (!log) throw std::runtime_error(log_path + ": write failed");
       history.add(step + 1, interval_loss / interval_count);
-      write_loss_plot((fs::path(options.out) / "loss.png").string(), history);
+      write_loss_plot(directory.file("loss.png"), history);
       interval_loss = interval_mse = interval_bound = 0;
       interval_count = 0;
     }
@@ -380,7 +301,7 @@ int run_train(const TrainOptions& requested) {
                                               options.model.image_size, options.model.image_size}, sampler).images;
       char name[64];
       std::snprintf(name, sizeof name, "samples-%07lld.png", static_cast<long long>(step + 1));
-      write_png((fs::path(options.out) / name).string(), image_grid(images));
+      write_png(directory.file(name), image_grid(images));
       model.train();
       ema.swap();
     }

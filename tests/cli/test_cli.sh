@@ -147,10 +147,11 @@ expect "locked directory" 1 "another training run is using this directory (proce
 kill -TERM $holder; wait $holder
 # After a kill: log rows past the checkpoint and temporary files are cleaned up on resume.
 cp -r A K
-printf '7,9,9,9,9,,,,,9,\n8,9,9,9,9,,,,,9,\n' >> K/log.csv
+printf '7,9,9,9,9,,,,,9,\n8,9,9,9,9,,,,,9,\n3,0.12' >> K/log.csv  # two rows past the checkpoint, one torn
 touch K/checkpoint.safetensors.tmp.99999 K/loss.png.tmp.99999
 expect "resume after a kill" 0 "done: 7 steps" -- "$ddpm" train --data idx:images.idx "${tiny[@]}" --steps 7 --resume --log-every 1 --out K
 [[ $(cut -d, -f1 K/log.csv | sort | uniq -d | wc -l) -eq 0 && $(tail -1 K/log.csv | cut -d, -f1) == 7 ]] && pass || fail "log.csv repeats steps after a resume: $(cut -d, -f1 K/log.csv | tr '\n' ' ')"
+! grep -q '^3,0.12' K/log.csv && pass || fail "a torn log row survived the resume"
 [[ -z $(ls K | grep '\.tmp\.') ]] && pass || fail "stale temporary files were not removed: $(ls K)"
 
 # Which code paths run: the build's instruction set and the GEMM kernel in use, which
