@@ -69,8 +69,9 @@ Checkpoint Checkpoint::from_contents(SafetensorsContents contents, const std::st
   if (!checkpoint.metadata.count("config"))
     throw std::runtime_error(path + ": not a ddpm checkpoint (no 'config' in __metadata__)");
   // Both throw now, naming the file, rather than midway through a command.
-  const nn::UNetConfig config = checkpoint.config();
-  checkpoint.run();
+  checkpoint.config_ = checkpoint.parse_config();
+  checkpoint.run_ = checkpoint.parse_run();
+  const nn::UNetConfig& config = checkpoint.config_;
   // A header may declare a model far larger than the tensors it carries (and than memory):
   // refuse before any command builds it. Fewer declared than held is left to the strict
   // load, which names each tensor.
@@ -90,7 +91,7 @@ std::string Checkpoint::meta(const std::string& key) const {
   return found->second;
 }
 
-nn::UNetConfig Checkpoint::config() const {
+nn::UNetConfig Checkpoint::parse_config() const {
   try {
     return nn::UNetConfig::from_json(meta("config"));
   } catch (const TensorError& error) {
@@ -99,7 +100,7 @@ nn::UNetConfig Checkpoint::config() const {
 }
 
 // The same ranges as the options of `ddpm train` (tools/main.cpp).
-RecordedRun Checkpoint::run() const {
+RecordedRun Checkpoint::parse_run() const {
   RecordedRun run;
   const auto field = [&](const std::string& key) { return path + ": __metadata__ '" + key + "'"; };
   const auto integer = [&](const std::string& key, std::int64_t low, std::int64_t high) {

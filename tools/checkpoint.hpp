@@ -29,13 +29,14 @@ struct Checkpoint {
   std::map<std::string, Tensor> tensors;
   std::map<std::string, std::string> metadata;
 
-  // Reads the file, its config and its run fields; nothing is allocated for a model yet.
+  // Reads the file and parses its config and run fields once, checking each; nothing is
+  // allocated for a model yet.
   static Checkpoint read(const std::string& path);
   // The same checks on contents already parsed (`path` names them in errors).
   static Checkpoint from_contents(SafetensorsContents contents, const std::string& path);
-  nn::UNetConfig config() const;
-  RecordedRun run() const;
-  std::int64_t step() const { return run().step; }
+  const nn::UNetConfig& config() const { return config_; }
+  const RecordedRun& run() const { return run_; }
+  std::int64_t step() const { return run_.step; }
   // Every tensor without the "ema." or "optim." prefix (for a strict load: a tensor the
   // model does not have is an error), or the EMA weights under the model's names. Both
   // refuse a non-finite value, naming the tensor.
@@ -46,6 +47,12 @@ struct Checkpoint {
   // tensors are errors (the first few listed, with a count).
   void load_into(nn::UNet& model, bool ema) const;
   std::string meta(const std::string& key) const;  // throws naming the key and the file when missing
+
+ private:
+  nn::UNetConfig parse_config() const;
+  RecordedRun parse_run() const;
+  nn::UNetConfig config_;
+  RecordedRun run_;
 };
 
 // The --variance of sample and eval for a model of `config`: "auto" is learned when the
