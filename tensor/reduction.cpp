@@ -156,15 +156,18 @@ Tensor reduce(ReduceOp op, const Tensor& input, const Axes& axes, bool keepdim) 
     // axes are adjacent in a contiguous tensor, otherwise by a permuted copy.
     Tensor source = input;
     const bool adjacent = reduced.empty() || reduced.back() - reduced.front() + 1 == static_cast<std::int64_t>(reduced.size());
-    if (!adjacent || !input.is_contiguous()) {
+    const bool in_place = adjacent && input.is_contiguous();
+    if (!in_place) {
       Axes order;
       for (std::int64_t axis = 0; axis < input.rank(); ++axis)
         if (!std::binary_search(reduced.begin(), reduced.end(), axis)) order.push_back(axis);
       order.insert(order.end(), reduced.begin(), reduced.end());
+      // Kept axes first, reduced last: inner is 1. (The permuted view may already count as
+      // contiguous, e.g. when a size-1 axis moves, so whether a copy was made says nothing.)
       source = input.permute(order).contiguous();
     }
     std::int64_t inner = 1;
-    if (adjacent && source.shares_storage_with(input))
+    if (in_place)
       for (std::int64_t axis = reduced.empty() ? input.rank() : reduced.back() + 1; axis < input.rank(); ++axis)
         inner *= input.shape()[axis];
     const std::int64_t outer = source.numel() / std::max<std::int64_t>(1, reduced_count * inner);

@@ -68,6 +68,12 @@ void add_reduction_cases(std::vector<KernelCase>& table) {
     table.push_back({"min transposed" + on, [=] { return Results{min(as_transposed_storage(x), axes)}; }, {}, 0, 0});
     table.push_back({"sum strided" + on, [=] { return Results{sum(as_strided_slice(x), axes)}; }, {}, 1e-4, 1e-5});
   }
+  // A size-1 axis makes a permuted view count as contiguous: the transposed gradient of a
+  // [1, HW, C] linear layer's bias once reduced as if it had not been permuted.
+  const Tensor single = random_tensor({1, 16, 49}, 33, DType::Float32).transpose(1, 2);
+  for (const Axes& axes : std::vector<Axes>{{0, 1}, {1}, {0, 2}, {2}})
+    table.push_back({"sum [1, 49, 16] transposed over " + shape_string(Shape(axes.begin(), axes.end())),
+                     [=] { return Results{sum(single, axes, true)}; }, {}, 1e-4, 1e-5});
   const Tensor big = random_tensor({1000003}, 32, DType::Float32);
   table.push_back({"sum 1M", [=] { return Results{sum(big)}; }, {}, 1e-2, 1e-4});
   for (const Shape& shape : std::vector<Shape>{{7}, {3, 33}, {5, 4, 17}}) {
