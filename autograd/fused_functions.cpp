@@ -12,24 +12,22 @@
 namespace ddpm {
 
 namespace {
-// The inverted-dropout multipliers drawn at the generator's counters (seed, offset...): the
-// same draw in forward and backward.
-Tensor dropout_scale(const Shape& shape, DType dtype, double probability, std::uint64_t seed, std::uint64_t offset) {
-  Generator generator(seed);
-  generator.set_state(seed, offset);
-  return dropout_mask(shape, probability, generator, dtype);
+// The inverted-dropout multipliers a generator in the state `before` draws: the same draw in
+// forward and backward (a copy keeps the counters and the batch window).
+Tensor dropout_scale(const Shape& shape, DType dtype, double probability, Generator before) {
+  return dropout_mask(shape, probability, before, dtype);
 }
 }  // namespace
 
 Variable dropout(const Variable& x, double probability, Generator& generator) {
   check(probability >= 0.0 && probability < 1.0, "dropout", "probability must be in [0, 1), got ", probability);
   if (probability == 0.0) return x;
-  const std::uint64_t seed = generator.seed(), offset = generator.offset();
+  const Generator before = generator;
   const Tensor scale = dropout_mask(x.shape(), probability, generator, x.dtype());
   const Shape shape = x.shape();
   const DType dtype = x.dtype();
   return Variable::from_op(mul(x.value(), scale), "dropout", {x}, [=](const Tensor& g) {
-    return std::vector<Tensor>{mul(g, dropout_scale(shape, dtype, probability, seed, offset))};
+    return std::vector<Tensor>{mul(g, dropout_scale(shape, dtype, probability, before))};
   });
 }
 
@@ -40,7 +38,7 @@ Variable group_norm_silu_conv2d(const Variable& input, const NormalizationOption
         "dropout probability must be in [0, 1), got ", dropout_probability);
   check(dropout_probability == 0.0 || dropout_generator, "group_norm_silu_conv2d", "dropout needs a generator");
   const bool dropping = dropout_probability > 0.0;
-  const std::uint64_t seed = dropping ? dropout_generator->seed() : 0, offset = dropping ? dropout_generator->offset() : 0;
+  const Generator before = dropping ? *dropout_generator : Generator();
   const std::int64_t groups = norm.groups;
   const double eps = norm.eps, p = dropout_probability;
   // Forward: the normalised activation lives only until the convolution has read it.
@@ -64,7 +62,7 @@ Variable group_norm_silu_conv2d(const Variable& input, const NormalizationOption
     const Tensor& x = saved_input.get();
     const Tensor& w = saved_weight.get();
     // Recompute exactly what forward computed (the same kernels on the same inputs).
-    Tensor scale = dropping ? dropout_scale(x.shape(), x.dtype(), p, seed, offset) : Tensor();
+    Tensor scale = dropping ? dropout_scale(x.shape(), x.dtype(), p, before) : Tensor();
     std::vector<Tensor> gradients(inputs.size());
     if (need_weight) {
       Tensor activation = group_norm(x, groups, saved_gamma.get(), saved_beta.get(), eps, true).output;

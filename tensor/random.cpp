@@ -134,25 +134,55 @@ Tensor randn(const Shape& shape, Generator& generator, DType dtype) {
   return draw(shape, dtype, generator, [](const std::array<std::uint32_t, 4>& words) { return normal_from(words); });
 }
 
+void Generator::set_batch_window(std::int64_t first_image, std::int64_t batch_images) {
+  check(batch_images >= 0 && first_image >= 0 && (batch_images == 0 ? first_image == 0 : first_image < batch_images),
+        "Generator::set_batch_window", "image ", first_image, " is not in a batch of ", batch_images);
+  window_first_ = first_image;
+  window_batch_ = batch_images;
+}
+
+std::uint64_t Generator::advance_rows(std::int64_t rows, std::uint64_t counters_per_row) {
+  if (window_batch_ == 0) return advance(static_cast<std::uint64_t>(rows) * counters_per_row);
+  check(window_first_ + rows <= window_batch_, "Generator::advance_rows", "a draw of ", rows, " images from image ",
+        window_first_, " runs past the batch window of ", window_batch_);
+  const std::uint64_t first = offset_ + static_cast<std::uint64_t>(window_first_) * counters_per_row;
+  offset_ += static_cast<std::uint64_t>(window_batch_) * counters_per_row;
+  return first;
+}
+
 Tensor dropout_mask(const Shape& shape, double probability, Generator& generator, DType dtype) {
   check(is_floating(dtype), "dropout_mask", "dtype must be floating, got ", dtype_name(dtype));
   check(probability >= 0.0 && probability < 1.0, "dropout_mask", "probability must be in [0, 1), got ", probability);
   constexpr std::int64_t per_block = 4, per_group = per_block * lanes;  // random_grain is a multiple
   Tensor mask = Tensor::empty(shape, dtype);
   const std::int64_t count = mask.numel();
-  const std::uint64_t first = generator.advance(static_cast<std::uint64_t>((count + per_block - 1) / per_block));
+  const std::int64_t rows = shape.empty() ? 1 : shape[0], per_row = rows > 0 ? count / rows : 0;
+  const auto blocks_per_row = static_cast<std::uint64_t>((per_row + per_block - 1) / per_block);
+  const std::uint64_t first = generator.advance_rows(rows, blocks_per_row);
   const std::uint64_t seed = generator.seed();
   const auto threshold = static_cast<std::uint64_t>(std::llround(std::ldexp(probability, 32)));
   const double kept = 1.0 / (1.0 - probability);
   dispatch_floating(dtype, "dropout_mask", [&]<class T>() {
     T* data = mask.data<T>();
     const T keep = static_cast<T>(kept);
-    parallel_for(count, random_grain, [&](std::int64_t begin, std::int64_t end) {
-      for (std::int64_t i = begin; i < end; i += per_group) {
-        const Blocks blocks = blocks_at(seed, first + static_cast<std::uint64_t>(i / per_block));
-        for (std::int64_t e = 0; e < std::min(per_group, end - i); ++e)
-          data[i + e] = blocks.word[e % per_block][e / per_block] < threshold ? T(0) : keep;
-      }
+    if (per_row % per_block == 0) {  // rows end on block boundaries: element i is in block i / 4
+      parallel_for(count, random_grain, [&](std::int64_t begin, std::int64_t end) {
+        for (std::int64_t i = begin; i < end; i += per_group) {
+          const Blocks blocks = blocks_at(seed, first + static_cast<std::uint64_t>(i / per_block));
+          for (std::int64_t e = 0; e < std::min(per_group, end - i); ++e)
+            data[i + e] = blocks.word[e % per_block][e / per_block] < threshold ? T(0) : keep;
+        }
+      });
+      return;
+    }
+    parallel_for(rows, 1, [&](std::int64_t begin, std::int64_t end) {
+      for (std::int64_t row = begin; row < end; ++row)
+        for (std::int64_t e = 0; e < per_row; e += per_block) {
+          const auto words = block_at(seed, first + static_cast<std::uint64_t>(row) * blocks_per_row +
+                                                static_cast<std::uint64_t>(e / per_block));
+          for (std::int64_t w = 0; w < std::min(per_block, per_row - e); ++w)
+            data[row * per_row + e + w] = words[static_cast<std::size_t>(w)] < threshold ? T(0) : keep;
+        }
     });
   });
   return mask;

@@ -26,9 +26,21 @@ class Generator {
     return first;
   }
 
+  // Makes batched draws (advance_rows) take the rows of images first_image, first_image + 1,
+  // ... of a batch of `batch_images`: a micro-batch or a rank's share draws what the same
+  // images draw when the whole batch runs at once. batch_images 0 ends the window.
+  void set_batch_window(std::int64_t first_image, std::int64_t batch_images);
+  std::int64_t window_first() const { return window_first_; }
+  std::int64_t window_batch() const { return window_batch_; }
+  // Reserves `rows` rows of `counters_per_row` counters, one row per image, and returns the
+  // first counter of this draw's first row. In a batch window the draw advances past the
+  // whole batch's rows.
+  std::uint64_t advance_rows(std::int64_t rows, std::uint64_t counters_per_row);
+
  private:
   std::uint64_t seed_;
   std::uint64_t offset_ = 0;
+  std::int64_t window_first_ = 0, window_batch_ = 0;
 };
 
 // Uniform in [0, 1) and standard normal (Box-Muller on the element's own block).
@@ -38,9 +50,11 @@ Tensor randn(const Shape& shape, Generator& generator, DType dtype = DType::Floa
 Tensor randint(std::int64_t low, std::int64_t high, const Shape& shape, Generator& generator);
 
 // Inverted-dropout multipliers: each element is 0 with probability p, else 1/(1 - p).
-// Four elements share one Philox block (element i: word i % 4 of the block at counter
-// offset + i / 4, dropped when below p·2^32), so a mask costs a quarter of a rand() of the
-// same size and advances the generator by ceil(n / 4).
+// Dimension 0 is the image: image b's row of n = numel / shape[0] elements starts at block
+// first + b · ceil(n / 4) (first from Generator::advance_rows, so a batch window gives each
+// image its own draws), and element e of the row is word e % 4 of block e / 4 of the row,
+// dropped when below p·2^32. Four elements share a Philox block: a mask costs a quarter of a
+// rand() of the same size.
 Tensor dropout_mask(const Shape& shape, double probability, Generator& generator, DType dtype = DType::Float32);
 
 // The value of element `index` of a draw that started at counter `offset`, for callers that

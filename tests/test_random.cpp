@@ -48,19 +48,20 @@ TEST_CASE("the vectorised draws equal the scalar single-value functions, element
   for (std::size_t i = 0; i < values.size(); ++i) CHECK(values[i] == uniform_at(5, (std::uint64_t{1} << 32) - 4, i));
 }
 
-TEST_CASE("dropout masks: four elements per Philox block, the asked rate, 0 or 1/(1-p)") {
+TEST_CASE("dropout masks: four elements per Philox block, each image's row from a new block, the asked rate, 0 or 1/(1-p)") {
   // Against the scalar block function (checked above on the known-answer vectors).
   const std::uint64_t seed = 0xfeedULL;
   Generator generator(seed);
   generator.advance(5);
   const auto mask = dropout_mask({3, 43}, 0.3, generator, DType::Float64).to_vector<double>();
-  CHECK(generator.offset() == 5 + (129 + 3) / 4);
+  CHECK(generator.offset() == 5 + 3 * 11);  // a row of 43 takes 11 blocks
   const auto threshold = static_cast<std::uint64_t>(0.3 * 4294967296.0 + 0.5);
   for (std::size_t i = 0; i < mask.size(); ++i) {
-    const std::uint64_t counter = 5 + i / 4;
+    const std::size_t row = i / 43, element = i % 43;
+    const std::uint64_t counter = 5 + row * 11 + element / 4;
     const auto words = philox4x32({static_cast<std::uint32_t>(counter), static_cast<std::uint32_t>(counter >> 32), 0, 0},
                                   {static_cast<std::uint32_t>(seed), static_cast<std::uint32_t>(seed >> 32)});
-    CHECK(mask[i] == (words[i % 4] < threshold ? 0.0 : 1.0 / 0.7));
+    CHECK(mask[i] == (words[element % 4] < threshold ? 0.0 : 1.0 / 0.7));
   }
   Generator many(9);
   const Tensor big = dropout_mask({1000003}, 0.1, many);
@@ -68,6 +69,31 @@ TEST_CASE("dropout masks: four elements per Philox block, the asked rate, 0 or 1
   CHECK(sum(eq(big, 0.0)).item() == doctest::Approx(100000.3).epsilon(0.01));
   CHECK(mean(big).item() == doctest::Approx(1.0).epsilon(0.005));
   CHECK_THROWS_WITH_AS(dropout_mask({3}, 1.0, many), doctest::Contains("probability"), TensorError);
+}
+
+TEST_CASE("dropout masks in a batch window: each image draws its rows of the whole batch's mask") {
+  // Rows of 15 elements (not whole blocks) and of 16 (whole blocks, the fast path).
+  for (std::int64_t per_image : {15, 16}) {
+    CAPTURE(per_image);
+    Generator whole_generator(77);
+    whole_generator.advance(3);
+    const Tensor whole = dropout_mask({6, per_image}, 0.4, whole_generator);
+    CHECK(whole_generator.offset() == 3 + 6 * static_cast<std::uint64_t>((per_image + 3) / 4));
+    std::vector<Tensor> parts;
+    for (std::int64_t first : {0, 2, 3}) {  // images [0, 2), [2, 3), [3, 6)
+      const std::int64_t count = first == 0 ? 2 : first == 2 ? 1 : 3;
+      Generator part(77);
+      part.advance(3);
+      part.set_batch_window(first, 6);
+      parts.push_back(dropout_mask({count, per_image}, 0.4, part));
+      CHECK(part.offset() == whole_generator.offset());  // a second draw starts where the whole batch's would
+    }
+    CHECK(bitwise_equal(concat(parts, 0), whole));
+  }
+  Generator outside(1);
+  outside.set_batch_window(4, 6);
+  CHECK_THROWS_WITH_AS(dropout_mask({3, 5}, 0.1, outside), doctest::Contains("runs past the batch window"), TensorError);
+  CHECK_THROWS_WITH_AS(outside.set_batch_window(6, 6), doctest::Contains("not in a batch of 6"), TensorError);
 }
 
 TEST_CASE("uniform and normal draws have the right moments") {
