@@ -2,11 +2,16 @@
 // One training step of the U-Net, owned by the library so that `ddpm train`, the
 // benchmarks and the tests run the same step: the batch's random draws (timesteps, noise,
 // null labels, dropout masks), forward, loss, backward, gradient clipping, Adam and the
-// EMA. Every draw is a function of (seed, step, position in the batch), never of a thread.
+// EMA. Every draw is a function of (seed, step, image's index in the global batch), never
+// of a thread, a micro-batch or a process. The batch may run as M micro-batches (gradient
+// accumulation) and over N processes: their gradients are summed in the fixed tree of
+// ddpm/gradient_sum.hpp, so N does not change a bit; M changes only float rounding (the
+// kernels sum a micro-batch's images in one reduction).
 #include <cstdint>
 #include <stdexcept>
 #include <vector>
 
+#include "ddpm/process_group.hpp"
 #include "ddpm/schedule.hpp"
 #include "ddpm/training_loss.hpp"
 #include "nn/optimizer.hpp"
@@ -30,10 +35,12 @@ struct TrainerSettings {
   std::int64_t warmup_steps = 0, total_steps = 1;
   double clip = 1.0;           // global gradient-norm limit
   double label_dropout = 0.1;  // probability of the null label (class-conditional models)
+  std::int64_t micro_batches = 1;  // the batch runs as this many forward/backward passes
 };
 
-// What a step measured, for logs: the batch's mean loss and its parts, the gradient norm
-// before clipping, the learning rate used, and per image its timestep and loss.
+// What a step measured, for logs: the whole batch's mean loss and its parts, the gradient
+// norm before clipping, the learning rate used, and per image its timestep and loss (the
+// same on every process).
 struct StepStatistics {
   double loss = 0, mse = 0, bound = 0;  // bound: 0 for L_simple
   bool has_bound = false;
@@ -51,12 +58,15 @@ class NonFiniteStep : public std::runtime_error {
 
 class Trainer {
  public:
-  // The model, optimizer and EMA are the caller's (they are checkpointed with it).
+  // The model, optimizer and EMA are the caller's (they are checkpointed with it). With a
+  // process group of N > 1, every process constructs its Trainer from the same state and
+  // calls step() with the same global batch; each runs its M / N micro-batches.
   Trainer(nn::UNet& model, nn::Adam& optimizer, nn::ExponentialMovingAverage& ema, const NoiseSchedule& schedule,
-          TrainerSettings settings);
+          TrainerSettings settings, ProcessGroup* processes = nullptr);
 
-  // Step `step` (0-based, the run's global count) on images x0 [B, C, H, W] in [-1, 1] with
-  // labels [B] int64 (undefined for unconditional models).
+  // Step `step` (0-based, the run's global count) on the global batch: images x0 [B, C, H, W]
+  // in [-1, 1] with labels [B] int64 (undefined for unconditional models). B must be a
+  // multiple of the micro-batch count (checked).
   StepStatistics step(std::int64_t step, const Tensor& x0, const Tensor& labels);
 
  private:
@@ -66,6 +76,8 @@ class Trainer {
   const NoiseSchedule& schedule_;
   TrainerSettings settings_;
   nn::NamedParameters parameters_;
+  SingleProcess single_process_;
+  ProcessGroup& processes_;
 };
 
 }  // namespace ddpm::diffusion

@@ -45,6 +45,7 @@ TrainingLoss training_loss(const NoiseSchedule& schedule, const Variable& output
     result.bound = bound.value();
     per_image = options.type == LossType::Hybrid ? add(mse, mul(bound, options.hybrid_weight)) : bound;
   }
+  result.per_image_loss = per_image;
   result.per_image = per_image.value();
   result.loss = mean(per_image);
   return result;

@@ -26,7 +26,8 @@ struct TrainingLossOptions {
 
 struct TrainingLoss {
   Variable loss;             // scalar, mean over the batch
-  Tensor per_image;          // [B], no gradient: for logging per timestep quartile
+  Variable per_image_loss;   // [B], what the mean is of (a micro-batch's share of a larger batch's loss)
+  Tensor per_image;          // [B], its value: for logging per timestep quartile
   Tensor mse, bound;         // [B] parts (bound: T · L_t in bits/dim; undefined for simple)
 };
 

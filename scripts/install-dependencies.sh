@@ -9,6 +9,7 @@ packages=(
   zlib1g-dev libpng-dev nlohmann-json3-dev libcli11-dev
   dataset-fashion-mnist
   clang libclang-rt-14-dev  # the test suite compiles and briefly runs the libFuzzer targets
+  libopenmpi-dev openmpi-bin  # data-parallel training, sampling and evaluation (mpirun)
 )
 if [[ "${DDPM_WITH_PYTORCH:-0}" == 1 ]]; then
   # Only for the side-by-side benchmarks and fixture scripts, never for the build or the tests.
