@@ -119,6 +119,10 @@ RecordedRun Checkpoint::parse_run() const {
   run.step = metadata.count("step") ? integer("step", 0, most_steps) : 0;
   run.timesteps = integer("timesteps", 2, 100000);
   run.batch = integer("batch", 1, 65536);
+  run.micro_batches = metadata.count("micro_batches") ? integer("micro_batches", 1, run.batch) : 1;
+  if (run.batch % run.micro_batches != 0)
+    throw std::runtime_error(field("micro_batches") + ": " + std::to_string(run.micro_batches) +
+                             " does not divide the batch of " + std::to_string(run.batch));
   run.seed = parse_unsigned(field("seed"), meta("seed"));
   run.learning_rate = parse_real(field("lr"), meta("lr"), 0.0, 1.0);
   run.schedule = member("schedule", {"linear", "cosine", "quadratic", "sigmoid"}, "");

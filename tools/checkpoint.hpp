@@ -19,7 +19,7 @@ namespace ddpm::tools {
 // checkpoints lack take the command line's defaults.
 struct RecordedRun {
   std::string schedule, loss, data, lr_schedule;
-  std::int64_t step = 0, timesteps = 0, batch = 0, warmup = 0, optimizer_steps = 0, ema_updates = 0;
+  std::int64_t step = 0, timesteps = 0, batch = 0, micro_batches = 1, warmup = 0, optimizer_steps = 0, ema_updates = 0;
   std::uint64_t seed = 0;
   double learning_rate = 0, clip = 1.0, ema_decay = 0.9999, label_dropout = 0.1;
 };

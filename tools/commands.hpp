@@ -19,6 +19,8 @@ struct TrainOptions {
   double label_dropout = 0.1;
   std::int64_t steps = 1000;
   std::int64_t batch = 64;
+  std::int64_t micro_batches = 1;
+  std::int64_t check_ranks_every = 100;
   double learning_rate = 2e-4;
   std::string lr_schedule = "constant";
   std::int64_t warmup = 0;

@@ -11,6 +11,7 @@
 #include "tools/checkpoint.hpp"
 #include "tools/commands.hpp"
 #include "tools/dataset.hpp"
+#include "tools/processes.hpp"
 
 namespace ddpm::tools {
 namespace {
@@ -30,8 +31,11 @@ Summary summarize(const std::vector<double>& values) {
 }
 }  // namespace
 
-int run_eval(const EvalOptions& options) {
-  set_num_threads(options.threads);
+int run_eval(const EvalOptions& requested) {
+  EvalOptions options = requested;
+  diffusion::ProcessGroup& group = processes();
+  if (group.rank() != 0) options.quiet = true;
+  set_num_threads(threads_for_this_process(options.threads));
   const Checkpoint checkpoint = Checkpoint::read(options.checkpoint);
   const nn::UNetConfig config = checkpoint.config();
   const std::string source = options.data.empty() ? checkpoint.meta("data") : options.data;
@@ -52,9 +56,13 @@ int run_eval(const EvalOptions& options) {
     NoGrad no_grad;
     return model.forward(Variable(x), t, y, unused).value();
   };
+  // Under mpirun each rank evaluates a contiguous share; every draw is keyed by the image's
+  // index, and rank 0 summarises all values in image order: the bits of one process.
+  const std::int64_t share_begin = count * group.rank() / group.size();
+  const std::int64_t share_end = count * (group.rank() + 1) / group.size();
   std::vector<double> totals, priors, decoders, kls;
-  for (std::int64_t first = 0; first < count; first += options.batch) {
-    const std::int64_t n = std::min(options.batch, count - first);
+  for (std::int64_t first = share_begin; first < share_end; first += options.batch) {
+    const std::int64_t n = std::min(options.batch, share_end - first);
     std::vector<std::int64_t> indices(static_cast<std::size_t>(n));
     for (std::int64_t i = 0; i < n; ++i) indices[static_cast<std::size_t>(i)] = first + i;
     const auto bound = diffusion::variational_bound(schedule, denoiser, data.batch(indices), variance, true, options.seed, first);
@@ -64,9 +72,14 @@ int run_eval(const EvalOptions& options) {
       decoders.push_back(bound.terms.at({i, 0}));
       kls.push_back(totals.back() - priors.back() - decoders.back());
     }
-    if (!options.quiet) std::fprintf(stderr, "\revaluated %lld/%lld images   ", static_cast<long long>(first + n), static_cast<long long>(count));
+    if (!options.quiet) std::fprintf(stderr, "\revaluated %lld/%lld images   ", static_cast<long long>(first + n), static_cast<long long>(share_end));
   }
   if (!options.quiet) std::fprintf(stderr, "\n");
+  totals = diffusion::all_gather<double>(group, totals);
+  priors = diffusion::all_gather<double>(group, priors);
+  decoders = diffusion::all_gather<double>(group, decoders);
+  kls = diffusion::all_gather<double>(group, kls);
+  if (group.rank() != 0) return 0;
   const Summary total = summarize(totals), prior = summarize(priors), decoder = summarize(decoders), kl = summarize(kls);
   std::printf("bits/dim on %lld %s images of %s (%lld steps, %s variance, %s weights)\n", static_cast<long long>(count),
               options.split.c_str(), source.c_str(), static_cast<long long>(schedule.size()), diffusion::variance_name(variance).c_str(),

@@ -10,6 +10,7 @@
 #include "tensor/system_info.hpp"
 #include "tools/checkpoint.hpp"
 #include "tools/commands.hpp"
+#include "tools/processes.hpp"
 
 namespace {
 
@@ -80,10 +81,11 @@ int main(int argc, char** argv) {
   // Past a file-size limit, let write() fail with EFBIG (reported like a full disk)
   // instead of the default SIGXFSZ killing the process mid-run.
   std::signal(SIGXFSZ, SIG_IGN);
+  start_processes(&argc, &argv);
   CLI::App app{"ddpm: train, sample and inspect denoising diffusion models on the CPU"};
   app.require_subcommand(1);
   app.set_help_all_flag("--help-all", "Help for every command");
-  app.set_version_flag("--version", [] { std::string report = "ddpm " DDPM_VERSION "\n" + ddpm::system_report(); report.pop_back(); return report; },
+  app.set_version_flag("--version", [] { std::string report = "ddpm " DDPM_VERSION "\n" + ddpm::system_report() + processes_report(); report.pop_back(); return report; },
                        "Version, instruction set and GEMM kernel in use, then exit");
 
   TrainOptions train;
@@ -102,7 +104,9 @@ int main(int argc, char** argv) {
   train_command->add_flag("--class-cond", train.class_conditional, "Condition on the data's labels (null label dropout for guidance)");
   train_command->add_option("--label-dropout", train.label_dropout, "Probability of the null label with --class-cond")->capture_default_str()->check(finite_range(0.0, 1.0));
   train_command->add_option("--steps", train.steps, "Total training steps (a resumed run continues up to this)")->capture_default_str()->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
-  train_command->add_option("--batch", train.batch, "Images per step")->capture_default_str()->check(CLI::Range(1, 65536));
+  train_command->add_option("--batch", train.batch, "Images per step (the global batch, over every micro-batch and process)")->capture_default_str()->check(CLI::Range(1, 65536));
+  train_command->add_option("--micro-batches", train.micro_batches, "Run each step as this many forward/backward passes of batch/M images, gradients summed (memory falls as 1/M); under mpirun -np N each process runs M/N of them")->capture_default_str()->check(CLI::Range(1, 65536));
+  train_command->add_option("--check-ranks-every", train.check_ranks_every, "Under mpirun: steps between checks that every process holds the same parameters (also at every checkpoint)")->capture_default_str()->check(CLI::Range(1, 1 << 30));
   train_command->add_option("--lr", train.learning_rate, "Adam learning rate")->capture_default_str()->check(finite_range(0.0, 1.0));
   train_command->add_option("--lr-schedule", train.lr_schedule, "Learning-rate schedule")->capture_default_str()->check(CLI::IsMember({"constant", "linear-warmup", "cosine"}));
   train_command->add_option("--warmup", train.warmup, "Warm-up steps of the learning-rate schedule")->capture_default_str()->check(CLI::NonNegativeNumber);
@@ -182,16 +186,19 @@ int main(int argc, char** argv) {
     if (sample_command->parsed()) return run_sample(sample);
     if (eval_command->parsed()) return run_eval(evaluation);
     if (info_command->parsed()) {
-      if (info_system) std::fputs(ddpm::system_report().c_str(), stdout);
+      if (info_system) std::fputs((ddpm::system_report() + processes_report()).c_str(), stdout);
       if (info_path.empty() && !info_system) throw CLI::ValidationError("info", "give a checkpoint file, --system, or both");
       return info_path.empty() ? 0 : run_info(info_path);
     }
   } catch (const CLI::ValidationError& error) {
     std::fprintf(stderr, "ddpm: %s\n", error.what());
-    return 2;
+    return end_after_error(2);
   } catch (const std::exception& error) {
-    std::fprintf(stderr, "\nddpm: error: %s\n", error.what());
-    return 1;
+    if (processes().size() > 1)
+      std::fprintf(stderr, "\nddpm: error on rank %d of %d: %s\n", processes().rank(), processes().size(), error.what());
+    else
+      std::fprintf(stderr, "\nddpm: error: %s\n", error.what());
+    return end_after_error(1);
   }
   return 0;
 }

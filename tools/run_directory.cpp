@@ -51,6 +51,10 @@ RunDirectory::~RunDirectory() { ::close(lock_descriptor_); }
 
 std::string RunDirectory::file(const std::string& name) const { return (fs::path(path_) / name).string(); }
 
+std::string RunDirectory::checkpoint_in(const std::string& directory) {
+  return (fs::path(directory) / "checkpoint.safetensors").string();
+}
+
 bool RunDirectory::holds_run() const { return fs::exists(checkpoint_path()) || fs::exists(log_path()); }
 
 void RunDirectory::truncate_log(std::int64_t step) const {

@@ -19,7 +19,10 @@ class RunDirectory {
 
   const std::string& path() const { return path_; }
   std::string file(const std::string& name) const;
-  std::string checkpoint_path() const { return file("checkpoint.safetensors"); }
+  std::string checkpoint_path() const { return checkpoint_in(path_); }
+  // Where a run in `directory` keeps its checkpoint, for processes that only read it (the
+  // ranks of an MPI run other than rank 0, which holds the directory).
+  static std::string checkpoint_in(const std::string& directory);
   std::string log_path() const { return file("log.csv"); }
   bool holds_run() const;  // a checkpoint or a log is there
 

@@ -9,11 +9,15 @@
 #include "tools/commands.hpp"
 #include "tools/idx.hpp"
 #include "tools/image_grid.hpp"
+#include "tools/processes.hpp"
 
 namespace ddpm::tools {
 
-int run_sample(const SampleOptions& options) {
-  set_num_threads(options.threads);
+int run_sample(const SampleOptions& requested) {
+  SampleOptions options = requested;
+  diffusion::ProcessGroup& group = processes();
+  if (group.rank() != 0) options.quiet = true;
+  set_num_threads(threads_for_this_process(options.threads));
   if (options.n < 1) throw std::runtime_error("--n must be >= 1");
   const Checkpoint checkpoint = Checkpoint::read(options.checkpoint);
   const nn::UNetConfig config = checkpoint.config();
@@ -41,9 +45,13 @@ int run_sample(const SampleOptions& options) {
     NoGrad no_grad;
     return model.forward(Variable(x), t, y, unused).value();
   };
+  // Under mpirun each rank draws a contiguous share of the images; the noise is keyed by the
+  // image's index, so the images are those one process draws.
+  const std::int64_t share_begin = options.n * group.rank() / group.size();
+  const std::int64_t share_end = options.n * (group.rank() + 1) / group.size();
   std::vector<Tensor> pieces, trajectory_rows;
-  for (std::int64_t first = 0; first < options.n; first += options.batch) {
-    const std::int64_t count = std::min(options.batch, options.n - first);
+  for (std::int64_t first = share_begin; first < share_end; first += options.batch) {
+    const std::int64_t count = std::min(options.batch, share_end - first);
     sampler.first_image = first;
     sampler.labels = options.label >= 0 ? full({count}, static_cast<double>(options.label), DType::Int64) : Tensor();
     sampler.progress = [&](std::int64_t done, std::int64_t all) {
@@ -56,7 +64,12 @@ int run_sample(const SampleOptions& options) {
       for (const Tensor& x : result.trajectory) trajectory_rows.push_back(x.narrow(0, 0, std::min<std::int64_t>(count, 8)));
   }
   if (!options.quiet) std::fprintf(stderr, "\n");
-  const Tensor images = concat(pieces, 0);
+  std::vector<float> mine;
+  for (const Tensor& piece : pieces)
+    for (float value : piece.to_vector<float>()) mine.push_back(value);
+  const std::vector<float> all = diffusion::all_gather<float>(group, mine);
+  if (group.rank() != 0) return 0;  // rank 0 writes every file
+  const Tensor images = Tensor::from_vector(all, {options.n, config.in_channels, config.image_size, config.image_size});
   write_png(options.out, image_grid(images));
   if (!options.trajectory.empty()) {
     // One row per sample, one column per recorded step, from noise to image.

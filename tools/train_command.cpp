@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "ddpm/diffusion.hpp"
+#include "ddpm/gradient_sum.hpp"
 #include "ddpm/conditioning.hpp"
 #include "ddpm/sampler.hpp"
 #include "ddpm/trainer.hpp"
@@ -24,6 +25,7 @@
 #include "tools/dataset.hpp"
 #include "tools/image_grid.hpp"
 #include "tools/loss_plot.hpp"
+#include "tools/processes.hpp"
 #include "tools/run_directory.hpp"
 
 namespace ddpm::tools {
@@ -80,8 +82,8 @@ void check_resume_conflicts(const TrainOptions& requested, const TrainOptions& r
   if (!conflicts.empty())
     throw std::runtime_error("--resume: these options differ from the run being resumed and cannot change: " +
                              conflicts + ". Options that may change on resume: --steps, --data (same image size), "
-                             "--checkpoint-every, --sample-every, --sample-count, --sample-steps, --log-every, "
-                             "--threads, --quiet");
+                             "--micro-batches, --checkpoint-every, --sample-every, --sample-count, --sample-steps, "
+                             "--log-every, --check-ranks-every, --threads, --quiet, and mpirun's -np");
 }
 
 // An upper estimate of the memory a training step takes: the activations the backward
@@ -106,6 +108,31 @@ double estimated_step_bytes(const nn::UNetConfig& config, std::int64_t batch) {
   return 8.0 * 4.0 * values * static_cast<double>(batch) + 20.0 * static_cast<double>(config.parameter_count());
 }
 
+// A fingerprint of the training state (parameters, Adam's moments, EMA), to see that every
+// process of an MPI run holds the same one: FNV-1a over the tensors' bytes.
+std::uint64_t state_fingerprint(const nn::UNet& model, const nn::Adam& adam, const nn::ExponentialMovingAverage& ema) {
+  std::uint64_t hash = 14695981039346656037ull;
+  auto mix = [&](const Tensor& tensor) {
+    const Tensor values = tensor.contiguous();
+    const auto* bytes = static_cast<const unsigned char*>(values.raw_data());
+    for (std::size_t i = 0; i < static_cast<std::size_t>(values.numel()) * element_size(values.dtype()); ++i) hash = (hash ^ bytes[i]) * 1099511628211ull;
+  };
+  for (const auto& [name, parameter] : model.named_parameters()) mix(parameter.value());
+  for (const auto& [name, tensor] : adam.state_tensors("optim.")) mix(tensor);
+  for (const auto& [name, tensor] : ema.state_tensors("ema.")) mix(tensor);
+  return hash;
+}
+
+void check_processes_agree(diffusion::ProcessGroup& group, std::uint64_t fingerprint, std::int64_t step) {
+  if (group.size() == 1) return;
+  const std::vector<std::uint64_t> all = diffusion::all_gather<std::uint64_t>(group, std::span(&fingerprint, 1));
+  for (int rank = 1; rank < group.size(); ++rank)
+    if (all[static_cast<std::size_t>(rank)] != all[0])
+      throw std::runtime_error("the processes diverged at step " + std::to_string(step) + ": rank " + std::to_string(rank) +
+                               "'s parameters, moments or EMA differ from rank 0's (a fault in the machine, the network "
+                               "or ddpm itself: please report it)");
+}
+
 std::string format_duration(double seconds) {
   const auto total = static_cast<long long>(seconds);
   char text[32];
@@ -118,10 +145,15 @@ std::string format_duration(double seconds) {
 
 int run_train(const TrainOptions& requested) {
   TrainOptions options = requested;
-  set_num_threads(options.threads);
-  const RunDirectory directory(options.out);
-  const std::string checkpoint_path = directory.checkpoint_path(), log_path = directory.log_path();
-  if (!options.resume && !options.overwrite && directory.holds_run())
+  diffusion::ProcessGroup& group = processes();
+  const bool writer = group.rank() == 0;  // rank 0 alone writes files and prints progress
+  if (!writer) options.quiet = true;
+  set_num_threads(threads_for_this_process(options.threads));
+  // Only rank 0 holds (and locks) the directory; the others only read a checkpoint to resume.
+  std::optional<RunDirectory> directory;
+  if (writer) directory.emplace(options.out);
+  const std::string checkpoint_path = RunDirectory::checkpoint_in(options.out);
+  if (writer && !options.resume && !options.overwrite && directory->holds_run())
     throw std::runtime_error("--out " + options.out + " already holds a run: --resume to continue it, --overwrite to "
                              "replace it, or another --out");
 
@@ -144,6 +176,7 @@ int run_train(const TrainOptions& requested) {
     options.clip = run.clip;
     options.ema_decay = run.ema_decay;
     options.label_dropout = run.label_dropout;
+    if (!options.given.count("--micro-batches")) options.micro_batches = run.micro_batches;
     TrainOptions requested_model = requested;
     requested_model.model.image_size = options.model.image_size;  // from the data, not an option
     requested_model.model.in_channels = options.model.in_channels;
@@ -167,17 +200,23 @@ int run_train(const TrainOptions& requested) {
   if (options.class_conditional && !resumed) options.model.num_classes = data.classes;
   options.model.validate();
   if (options.batch < 1) throw std::runtime_error("--batch must be >= 1");
+  if (options.batch % options.micro_batches != 0)
+    throw std::runtime_error("--batch " + std::to_string(options.batch) + " is not a multiple of --micro-batches " +
+                             std::to_string(options.micro_batches) + ": every micro-batch must hold the same number of images");
+  diffusion::first_micro_batch(options.micro_batches, group.size(), group.rank());  // an error names -np and M
   if (options.batch > data.count)
     throw std::runtime_error("--batch " + std::to_string(options.batch) + " is larger than the data set (" +
                              std::to_string(data.count) + " images in " + options.data +
                              "): every step would repeat images, and a batch far beyond the data is usually a typo");
 
   const double memory = static_cast<double>(::sysconf(_SC_PHYS_PAGES)) * static_cast<double>(::sysconf(_SC_PAGE_SIZE));
-  const double needed = estimated_step_bytes(options.model, options.batch);
+  const double needed = estimated_step_bytes(options.model, options.batch / options.micro_batches);
   if (memory > 0 && needed > memory)
-    throw std::runtime_error("--batch " + std::to_string(options.batch) + ": a training step of this model would need about " +
+    throw std::runtime_error("--batch " + std::to_string(options.batch) + " in " + std::to_string(options.micro_batches) +
+                             " micro-batches: a training step of this model would need about " +
                              std::to_string(static_cast<long long>(needed / (1 << 30))) + " GiB, and this machine has " +
-                             std::to_string(static_cast<long long>(memory / (1 << 30))) + " GiB: use a smaller --batch");
+                             std::to_string(static_cast<long long>(memory / (1 << 30))) +
+                             " GiB: use a smaller --batch or more --micro-batches");
 
   Generator init(diffusion::random_stream(options.seed, RandomStream::Initialisation));
   nn::UNet model(options.model, init);
@@ -201,26 +240,37 @@ int run_train(const TrainOptions& requested) {
       {"seed", std::to_string(options.seed)}, {"batch", std::to_string(options.batch)},
       {"data", options.data}, {"lr", exact(options.learning_rate)}, {"loss", options.loss},
       {"lr_schedule", options.lr_schedule}, {"warmup", std::to_string(options.warmup)},
-      {"clip", exact(options.clip)}, {"label_dropout", exact(options.label_dropout)}};
+      {"clip", exact(options.clip)}, {"label_dropout", exact(options.label_dropout)},
+      {"micro_batches", std::to_string(options.micro_batches)}};
+  // Every process checks that all hold the same state; rank 0 alone writes it.
   auto save = [&](std::int64_t step) {
+    check_processes_agree(group, state_fingerprint(model, adam, ema), step);
+    if (!writer) return;
     auto metadata = run_metadata;
     metadata["step"] = std::to_string(step);
     write_checkpoint(checkpoint_path, model, adam, ema, metadata);
   };
 
-  if (start > 0) directory.truncate_log(start);
-  std::ofstream log(log_path, start > 0 ? std::ios::app : std::ios::trunc);
-  if (!log) throw std::runtime_error(log_path + ": cannot open for writing");
-  if (start == 0) log << "step,loss,lr,grad_norm,seconds,loss_q0,loss_q1,loss_q2,loss_q3,mse,vb\n";
-  LossHistory history = start > 0 ? LossHistory::from_csv(log_path) : LossHistory{};
+  const std::string log_path = writer ? directory->log_path() : std::string();
+  std::ofstream log;
+  LossHistory history;
+  if (writer) {
+    if (start > 0) directory->truncate_log(start);
+    log.open(log_path, start > 0 ? std::ios::app : std::ios::trunc);
+    if (!log) throw std::runtime_error(log_path + ": cannot open for writing");
+    if (start == 0) log << "step,loss,lr,grad_norm,seconds,loss_q0,loss_q1,loss_q2,loss_q3,mse,vb\n";
+    if (start > 0) history = LossHistory::from_csv(log_path);
+  }
 
   std::signal(SIGINT, request_stop);
   std::signal(SIGTERM, request_stop);
   if (!options.quiet)
-    std::fprintf(stderr, "training %lld parameters on %lld images of %lldx%lld, steps %lld..%lld, batch %lld, %d threads\n",
+    std::fprintf(stderr, "training %lld parameters on %lld images of %lldx%lld, steps %lld..%lld, batch %lld in %lld "
+                 "micro-batches, %d processes of %d threads\n",
                  static_cast<long long>(model.parameter_count()), static_cast<long long>(data.count),
                  static_cast<long long>(data.size), static_cast<long long>(data.size), static_cast<long long>(start),
-                 static_cast<long long>(options.steps), static_cast<long long>(options.batch), num_threads());
+                 static_cast<long long>(options.steps), static_cast<long long>(options.batch),
+                 static_cast<long long>(options.micro_batches), group.size(), num_threads());
   const auto started = std::chrono::steady_clock::now();
   double smoothed = 0, interval_loss = 0, interval_mse = 0, interval_bound = 0, last_norm = 0;
   std::int64_t interval_count = 0;
@@ -234,9 +284,13 @@ int run_train(const TrainOptions& requested) {
   trainer_settings.total_steps = options.steps;
   trainer_settings.clip = options.clip;
   trainer_settings.label_dropout = options.label_dropout;
-  diffusion::Trainer trainer(model, adam, ema, schedule, trainer_settings);
+  trainer_settings.micro_batches = options.micro_batches;
+  diffusion::Trainer trainer(model, adam, ema, schedule, trainer_settings, &group);
   std::int64_t step = start;
-  for (; step < options.steps && !stop_requested; ++step) {
+  bool stopped = false;
+  for (; step < options.steps; ++step) {
+    // Every process stops at the same step, whichever received the signal.
+    if ((stopped = diffusion::any_rank(group, stop_requested))) break;
     // Everything random is a function of (seed, step): a resumed run draws the same.
     const auto indices = batch_indices(data.count, diffusion::random_stream(options.seed, RandomStream::DataOrder), step,
                                        options.batch);
@@ -268,7 +322,7 @@ int run_train(const TrainOptions& requested) {
                    static_cast<long long>(step + 1), static_cast<long long>(options.steps), smoothed, rate,
                    rate * static_cast<double>(options.batch),
                    format_duration(static_cast<double>(options.steps - step - 1) / rate).c_str());
-    if ((step + 1) % options.log_every == 0 || step + 1 == options.steps) {
+    if (writer && ((step + 1) % options.log_every == 0 || step + 1 == options.steps)) {
       log << step + 1 << ',' << interval_loss / interval_count << ',' << adam.learning_rate << ',' << last_norm << ',' << elapsed;
       for (int q = 0; q < 4; ++q) {
         log << ',';
@@ -280,12 +334,14 @@ int run_train(const TrainOptions& requested) {
       log << '\n' << std::flush;
       if (!log) throw std::runtime_error(log_path + ": write failed");
       history.add(step + 1, interval_loss / interval_count);
-      write_loss_plot(directory.file("loss.png"), history);
+      write_loss_plot(directory->file("loss.png"), history);
       interval_loss = interval_mse = interval_bound = 0;
       interval_count = 0;
     }
     if (options.checkpoint_every > 0 && (step + 1) % options.checkpoint_every == 0) save(step + 1);
-    if (options.sample_every > 0 && (step + 1) % options.sample_every == 0) {
+    else if ((step + 1) % options.check_ranks_every == 0)
+      check_processes_agree(group, state_fingerprint(model, adam, ema), step + 1);
+    if (writer && options.sample_every > 0 && (step + 1) % options.sample_every == 0) {
       ema.swap();
       model.eval();
       Generator unused(0);
@@ -301,14 +357,15 @@ int run_train(const TrainOptions& requested) {
                                               options.model.image_size, options.model.image_size}, sampler).images;
       char name[64];
       std::snprintf(name, sizeof name, "samples-%07lld.png", static_cast<long long>(step + 1));
-      write_png(directory.file(name), image_grid(images));
+      write_png(directory->file(name), image_grid(images));
       model.train();
       ema.swap();
     }
   }
   save(step);
   if (!options.quiet) std::fprintf(stderr, "\n");
-  if (stop_requested) {
+  if (!writer) return 0;
+  if (stopped) {
     std::fprintf(stderr, "interrupted: checkpoint at step %lld saved to %s; continue with --resume\n",
                  static_cast<long long>(step), checkpoint_path.c_str());
     return 0;
