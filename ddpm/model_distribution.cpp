@@ -7,22 +7,6 @@
 
 namespace ddpm::diffusion {
 
-Variance parse_variance(const std::string& name) {
-  if (name == "large") return Variance::FixedLarge;
-  if (name == "small") return Variance::FixedSmall;
-  if (name == "learned") return Variance::Learned;
-  fail("variance", "unknown variance '", name, "' (large, small, learned)");
-}
-
-std::string variance_name(Variance variance) {
-  switch (variance) {
-    case Variance::FixedLarge: return "large";
-    case Variance::FixedSmall: return "small";
-    case Variance::Learned: return "learned";
-  }
-  return "?";
-}
-
 namespace {
 std::vector<double> large_log_variances(const NoiseSchedule& schedule) {
   std::vector<double> values(schedule.betas.size());

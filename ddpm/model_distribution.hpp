@@ -13,8 +13,10 @@ namespace ddpm::diffusion {
 // σ² = β̃_t ("small", clipped at index 0), or learned: the output's second half v in
 // [-1, 1] interpolates log β_t (v = 1) and log β̃_t (v = -1) (improved DDPM, eq. 15).
 enum class Variance { FixedLarge, FixedSmall, Learned };
-Variance parse_variance(const std::string& name);  // "large", "small", "learned"
-std::string variance_name(Variance variance);
+inline constexpr NameTable<Variance, 3> variance_names = {
+    {{Variance::FixedLarge, "large"}, {Variance::FixedSmall, "small"}, {Variance::Learned, "learned"}}};
+inline Variance parse_variance(const std::string& name) { return parse_name(variance_names, name, "variance"); }
+inline std::string variance_name(Variance variance) { return name_of(variance_names, variance); }
 
 // The network's output [B, C or 2C, H, W] for data of `data_shape` [B, C, H, W], split into
 // the predicted noise and, with 2C channels, the variance half v (else undefined). Checks

@@ -8,24 +8,6 @@
 
 namespace ddpm::diffusion {
 
-ScheduleKind parse_schedule_kind(const std::string& name) {
-  if (name == "linear") return ScheduleKind::Linear;
-  if (name == "cosine") return ScheduleKind::Cosine;
-  if (name == "quadratic") return ScheduleKind::Quadratic;
-  if (name == "sigmoid") return ScheduleKind::Sigmoid;
-  fail("schedule", "unknown noise schedule '", name, "' (linear, cosine, quadratic, sigmoid)");
-}
-
-std::string schedule_kind_name(ScheduleKind kind) {
-  switch (kind) {
-    case ScheduleKind::Linear: return "linear";
-    case ScheduleKind::Cosine: return "cosine";
-    case ScheduleKind::Quadratic: return "quadratic";
-    case ScheduleKind::Sigmoid: return "sigmoid";
-  }
-  return "?";
-}
-
 NoiseSchedule NoiseSchedule::from_betas(std::vector<double> betas, std::vector<std::int64_t> timesteps) {
   check(!betas.empty(), "NoiseSchedule", "needs at least one step");
   for (double beta : betas) check(beta > 0 && beta < 1, "NoiseSchedule", "betas must lie in (0, 1), got ", beta);

@@ -5,11 +5,18 @@
 #include <string>
 #include <vector>
 
+#include "tensor/name_table.hpp"
+
 namespace ddpm::diffusion {
 
 enum class ScheduleKind { Linear, Cosine, Quadratic, Sigmoid };
-ScheduleKind parse_schedule_kind(const std::string& name);  // "linear", "cosine", "quadratic", "sigmoid"
-std::string schedule_kind_name(ScheduleKind kind);
+inline constexpr NameTable<ScheduleKind, 4> schedule_kind_names = {
+    {{ScheduleKind::Linear, "linear"}, {ScheduleKind::Cosine, "cosine"}, {ScheduleKind::Quadratic, "quadratic"},
+     {ScheduleKind::Sigmoid, "sigmoid"}}};
+inline ScheduleKind parse_schedule_kind(const std::string& name) {
+  return parse_name(schedule_kind_names, name, "noise schedule");
+}
+inline std::string schedule_kind_name(ScheduleKind kind) { return name_of(schedule_kind_names, kind); }
 
 struct NoiseSchedule {
   std::vector<double> betas;

@@ -5,22 +5,6 @@
 
 namespace ddpm::diffusion {
 
-LossType parse_loss_type(const std::string& name) {
-  if (name == "simple") return LossType::Simple;
-  if (name == "vlb") return LossType::VariationalBound;
-  if (name == "hybrid") return LossType::Hybrid;
-  fail("loss", "unknown loss '", name, "' (simple, vlb, hybrid)");
-}
-
-std::string loss_type_name(LossType type) {
-  switch (type) {
-    case LossType::Simple: return "simple";
-    case LossType::VariationalBound: return "vlb";
-    case LossType::Hybrid: return "hybrid";
-  }
-  return "?";
-}
-
 TrainingLoss training_loss(const NoiseSchedule& schedule, const Variable& output, const Tensor& x0, const Tensor& xt,
                            const Tensor& steps, const Tensor& noise, const TrainingLossOptions& options) {
   check(x0.rank() == 4 && xt.shape() == x0.shape() && noise.shape() == x0.shape(), "training_loss", "x0 ",

@@ -10,13 +10,17 @@
 // Timesteps are drawn uniformly (no importance sampling of L_vlb).
 #include <string>
 
+#include "tensor/name_table.hpp"
+
 #include "ddpm/model_distribution.hpp"
 
 namespace ddpm::diffusion {
 
 enum class LossType { Simple, VariationalBound, Hybrid };
-LossType parse_loss_type(const std::string& name);  // "simple", "vlb", "hybrid"
-std::string loss_type_name(LossType type);
+inline constexpr NameTable<LossType, 3> loss_type_names = {
+    {{LossType::Simple, "simple"}, {LossType::VariationalBound, "vlb"}, {LossType::Hybrid, "hybrid"}}};
+inline LossType parse_loss_type(const std::string& name) { return parse_name(loss_type_names, name, "loss"); }
+inline std::string loss_type_name(LossType type) { return name_of(loss_type_names, type); }
 
 struct TrainingLossOptions {
   LossType type = LossType::Simple;

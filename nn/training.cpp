@@ -19,13 +19,6 @@ double scheduled_learning_rate(LearningRateSchedule schedule, double base_rate, 
   return base_rate;
 }
 
-LearningRateSchedule parse_learning_rate_schedule(const std::string& name) {
-  if (name == "constant") return LearningRateSchedule::Constant;
-  if (name == "linear-warmup") return LearningRateSchedule::LinearWarmup;
-  if (name == "cosine") return LearningRateSchedule::CosineWarmup;
-  fail("schedule", "unknown learning-rate schedule '", name, "' (constant, linear-warmup, cosine)");
-}
-
 double clip_gradient_norm(const NamedParameters& parameters, double max_norm) {
   double total = 0;
   for (const auto& [name, parameter] : parameters) {

@@ -5,16 +5,25 @@
 #include <vector>
 
 #include "nn/optimizer.hpp"
+#include "tensor/name_table.hpp"
 
 namespace ddpm::nn {
 
 enum class LearningRateSchedule { Constant, LinearWarmup, CosineWarmup };
+inline constexpr NameTable<LearningRateSchedule, 3> learning_rate_schedule_names = {
+    {{LearningRateSchedule::Constant, "constant"}, {LearningRateSchedule::LinearWarmup, "linear-warmup"},
+     {LearningRateSchedule::CosineWarmup, "cosine"}}};
+inline LearningRateSchedule parse_learning_rate_schedule(const std::string& name) {
+  return parse_name(learning_rate_schedule_names, name, "learning-rate schedule");
+}
+inline std::string learning_rate_schedule_name(LearningRateSchedule schedule) {
+  return name_of(learning_rate_schedule_names, schedule);
+}
 
 // Learning rate at `step` (0-based): warm up linearly from 0 over `warmup_steps`, then stay
 // constant or follow a half cosine down to 0 at `total_steps`.
 double scheduled_learning_rate(LearningRateSchedule schedule, double base_rate, std::int64_t step, std::int64_t warmup_steps,
                                std::int64_t total_steps);
-LearningRateSchedule parse_learning_rate_schedule(const std::string& name);  // "constant", "linear-warmup", "cosine"
 
 // Scales all gradients together so that their global L2 norm is at most max_norm (by
 // max_norm / (norm + 1e-6), as torch.nn.utils.clip_grad_norm_), and returns the norm

@@ -25,12 +25,12 @@ struct TinyRun {
     std::vector<std::uint8_t> pixels(8 * 8 * 8);
     for (std::size_t i = 0; i < pixels.size(); ++i) pixels[i] = static_cast<std::uint8_t>(i * 37 % 256);
     tools::write_idx((directory / "images.idx").string(), {8, 8, 8}, pixels);
-    options.data = "idx:" + (directory / "images.idx").string();
+    options.run.data = "idx:" + (directory / "images.idx").string();
     options.model.ch = 8;
     options.model.ch_mult = {1, 2};
     options.model.num_res_blocks = 1;
     options.model.attn_resolutions = {};
-    options.batch = 4;
+    options.run.batch = 4;
     options.steps = 2;
     options.quiet = true;
     options.out = (directory / "out").string();
@@ -78,6 +78,10 @@ TEST_CASE("a checkpoint's metadata is parsed and range-checked where it is read,
       {"seed", "-1", "'seed': '-1' is not an integer"},
       {"batch", "0", "'batch': '0' is not an integer in [1, 65536]"},
       {"schedule", "cubic", "'schedule': unknown value 'cubic'"},
+      {"loss", "l1", "'loss': unknown value 'l1'"},
+      {"lr_schedule", "step", "'lr_schedule': unknown value 'step'"},
+      {"micro_batches", "3", "'micro_batches': 3 does not divide the batch of 4"},
+      {"micro_batches", "0", "'micro_batches': '0' is not an integer in [1, 4]"},
       {"optim.step", "9e9", "'optim.step': '9e9' is not an integer"}};
   const tools::Checkpoint good = tools::Checkpoint::read(run.checkpoint);
   const std::vector<std::pair<std::string, Tensor>> tensors(good.tensors.begin(), good.tensors.end());
@@ -152,15 +156,14 @@ TEST_CASE("the run directory: an existing run needs --resume or --overwrite, and
   tools::TrainOptions resume = run.options;
   resume.resume = true;
   resume.steps = 3;
-  resume.batch = 8, resume.learning_rate = 0.1, resume.model.ch = 16;
+  resume.run.batch = 8, resume.run.learning_rate = 0.1, resume.model.ch = 16;
   resume.given = {"--batch", "--lr", "--ch", "--steps"};
-  CHECK_THROWS_WITH_AS(tools::run_train(resume),
-                       doctest::Contains("--ch 16 (checkpoint: 8), --batch 8 (checkpoint: 4), --lr 0.10000000000000001"),
-                       std::runtime_error);
+  for (const char* conflict : {"--ch 16 (checkpoint: 8)", "--batch 8 (checkpoint: 4)", "--lr 0.10000000000000001 (checkpoint: "})
+    CHECK_THROWS_WITH_AS(tools::run_train(resume), doctest::Contains(conflict), std::runtime_error);
   resume.given = {"--steps"};  // not given: the checkpoint's values, whatever the defaults say
   CHECK(tools::run_train(resume) == 0);
   CHECK(tools::Checkpoint::read(run.checkpoint).step() == 3);
-  CHECK(tools::Checkpoint::read(run.checkpoint).run().batch == 4);
+  CHECK(tools::Checkpoint::read(run.checkpoint).run().settings.batch == 4);
 }
 
 }  // namespace ddpm::testing

@@ -28,37 +28,6 @@ void require_finite(const std::string& path, const std::string& name, const Tens
 
 }  // namespace
 
-std::int64_t parse_integer(const std::string& field, const std::string& text, std::int64_t low, std::int64_t high) {
-  errno = 0;
-  char* end = nullptr;
-  const long long value = text.empty() ? 0 : std::strtoll(text.c_str(), &end, 10);
-  if (text.empty() || *end != '\0' || errno == ERANGE || value < low || value > high)
-    throw std::runtime_error(field + ": '" + text + "' is not an integer in [" + std::to_string(low) + ", " +
-                             std::to_string(high) + "]");
-  return value;
-}
-
-std::uint64_t parse_unsigned(const std::string& field, const std::string& text) {
-  errno = 0;
-  char* end = nullptr;
-  const bool digits_only = !text.empty() && text.find_first_not_of("0123456789") == std::string::npos;
-  const unsigned long long value = digits_only ? std::strtoull(text.c_str(), &end, 10) : 0;
-  if (!digits_only || *end != '\0' || errno == ERANGE)
-    throw std::runtime_error(field + ": '" + text + "' is not an integer in [0, 18446744073709551615]");
-  return value;
-}
-
-double parse_real(const std::string& field, const std::string& text, double low, double high) {
-  char* end = nullptr;
-  const double value = text.empty() ? 0 : std::strtod(text.c_str(), &end);
-  if (text.empty() || *end != '\0' || !std::isfinite(value) || value < low || value > high) {
-    std::ostringstream range;
-    range << "[" << low << ", " << high << "]";
-    throw std::runtime_error(field + ": '" + text + "' is not a finite number in " + range.str());
-  }
-  return value;
-}
-
 Checkpoint Checkpoint::read(const std::string& path) { return from_contents(read_safetensors(path), path); }
 
 Checkpoint Checkpoint::from_contents(SafetensorsContents contents, const std::string& path) {
@@ -99,42 +68,15 @@ nn::UNetConfig Checkpoint::parse_config() const {
   }
 }
 
-// The same ranges as the options of `ddpm train` (tools/main.cpp).
 RecordedRun Checkpoint::parse_run() const {
   RecordedRun run;
-  const auto field = [&](const std::string& key) { return path + ": __metadata__ '" + key + "'"; };
-  const auto integer = [&](const std::string& key, std::int64_t low, std::int64_t high) {
-    return parse_integer(field(key), meta(key), low, high);
+  run.settings = run_settings_from_metadata(metadata, path);
+  const auto count = [&](const std::string& key) {
+    return metadata.count(key) ? parse_integer(path + ": __metadata__ '" + key + "'", meta(key), 0, std::int64_t{1} << 40) : 0;
   };
-  const auto real = [&](const std::string& key, double low, double high, double missing) {
-    return metadata.count(key) ? parse_real(field(key), meta(key), low, high) : missing;
-  };
-  const auto member = [&](const std::string& key, std::initializer_list<const char*> names, const char* missing) {
-    const std::string value = metadata.count(key) ? meta(key) : missing;
-    for (const char* name : names)
-      if (value == name) return value;
-    throw std::runtime_error(field(key) + ": unknown value '" + value + "'");
-  };
-  constexpr std::int64_t most_steps = std::int64_t{1} << 40;
-  run.step = metadata.count("step") ? integer("step", 0, most_steps) : 0;
-  run.timesteps = integer("timesteps", 2, 100000);
-  run.batch = integer("batch", 1, 65536);
-  run.micro_batches = metadata.count("micro_batches") ? integer("micro_batches", 1, run.batch) : 1;
-  if (run.batch % run.micro_batches != 0)
-    throw std::runtime_error(field("micro_batches") + ": " + std::to_string(run.micro_batches) +
-                             " does not divide the batch of " + std::to_string(run.batch));
-  run.seed = parse_unsigned(field("seed"), meta("seed"));
-  run.learning_rate = parse_real(field("lr"), meta("lr"), 0.0, 1.0);
-  run.schedule = member("schedule", {"linear", "cosine", "quadratic", "sigmoid"}, "");
-  run.loss = member("loss", {"simple", "vlb", "hybrid"}, "simple");
-  run.lr_schedule = member("lr_schedule", {"constant", "linear-warmup", "cosine"}, "constant");
-  run.warmup = metadata.count("warmup") ? integer("warmup", 0, most_steps) : 0;
-  run.clip = real("clip", 0.0, 1e6, 1.0);
-  run.ema_decay = real("ema.decay", 0.0, 1.0, 0.9999);
-  run.label_dropout = real("label_dropout", 0.0, 1.0, 0.1);
-  run.optimizer_steps = metadata.count("optim.step") ? integer("optim.step", 0, most_steps) : 0;
-  run.ema_updates = metadata.count("ema.n") ? integer("ema.n", 0, most_steps) : 0;
-  run.data = metadata.count("data") ? meta("data") : "";
+  run.step = count("step");
+  run.optimizer_steps = count("optim.step");
+  run.ema_updates = count("ema.n");
   return run;
 }
 

@@ -11,17 +11,15 @@
 #include "nn/safetensors.hpp"
 #include "nn/training.hpp"
 #include "nn/unet.hpp"
+#include "tools/run_settings.hpp"
 
 namespace ddpm::tools {
 
-// The run a checkpoint records, every field parsed and range-checked here by the rules of
-// its command-line option (an error names the field and the file). Fields that older
-// checkpoints lack take the command line's defaults.
+// The run a checkpoint records: its settings (tools/run_settings.hpp) and how far it got,
+// every field parsed and range-checked (an error names the field and the file).
 struct RecordedRun {
-  std::string schedule, loss, data, lr_schedule;
-  std::int64_t step = 0, timesteps = 0, batch = 0, micro_batches = 1, warmup = 0, optimizer_steps = 0, ema_updates = 0;
-  std::uint64_t seed = 0;
-  double learning_rate = 0, clip = 1.0, ema_decay = 0.9999, label_dropout = 0.1;
+  RunSettings settings;
+  std::int64_t step = 0, optimizer_steps = 0, ema_updates = 0;
 };
 
 struct Checkpoint {
@@ -63,10 +61,5 @@ diffusion::Variance model_variance(const std::string& choice, const nn::UNetConf
 // checkpoint is never replaced by a damaged one.
 void write_checkpoint(const std::string& path, const nn::UNet& model, const nn::Adam& optimizer,
                       const nn::ExponentialMovingAverage& ema, std::map<std::string, std::string> metadata);
-
-// Parsing shared with the command line: the whole text must be a number in [low, high].
-std::int64_t parse_integer(const std::string& field, const std::string& text, std::int64_t low, std::int64_t high);
-std::uint64_t parse_unsigned(const std::string& field, const std::string& text);
-double parse_real(const std::string& field, const std::string& text, double low, double high);
 
 }  // namespace ddpm::tools

@@ -6,27 +6,16 @@
 #include <vector>
 
 #include "nn/unet.hpp"
+#include "tools/run_settings.hpp"
 
 namespace ddpm::tools {
 
 struct TrainOptions {
-  std::string data = "fashion-mnist";
+  RunSettings run;  // what a checkpoint records, and a resumed run keeps
   nn::UNetConfig model;
-  std::string schedule = "linear";
-  std::int64_t timesteps = 1000;
-  std::string loss = "simple";
   bool class_conditional = false;
-  double label_dropout = 0.1;
   std::int64_t steps = 1000;
-  std::int64_t batch = 64;
-  std::int64_t micro_batches = 1;
   std::int64_t check_ranks_every = 100;
-  double learning_rate = 2e-4;
-  std::string lr_schedule = "constant";
-  std::int64_t warmup = 0;
-  double ema_decay = 0.9999;
-  double clip = 1.0;
-  std::uint64_t seed = 0;
   int threads = 0;
   std::string out = "runs/ddpm";
   std::int64_t checkpoint_every = 500;

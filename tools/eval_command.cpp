@@ -38,7 +38,8 @@ int run_eval(const EvalOptions& requested) {
   set_num_threads(threads_for_this_process(options.threads));
   const Checkpoint checkpoint = Checkpoint::read(options.checkpoint);
   const nn::UNetConfig config = checkpoint.config();
-  const std::string source = options.data.empty() ? checkpoint.meta("data") : options.data;
+  const std::string source = options.data.empty() ? checkpoint.run().settings.data : options.data;
+  if (source.empty()) throw std::runtime_error(options.checkpoint + ": records no data source: give --data");
   const Dataset data = load_dataset(source, options.split);
   if (data.size != config.image_size || data.channels != config.in_channels)
     throw std::runtime_error(source + ": images are " + std::to_string(data.size) + "x" + std::to_string(data.size) +
@@ -50,7 +51,7 @@ int run_eval(const EvalOptions& requested) {
   checkpoint.load_into(model, options.ema);
   model.eval();
   const diffusion::NoiseSchedule schedule = diffusion::make_schedule(
-      diffusion::parse_schedule_kind(checkpoint.run().schedule), checkpoint.run().timesteps);
+      checkpoint.run().settings.schedule, checkpoint.run().settings.timesteps);
   const auto variance = model_variance(options.variance, config);
   const auto denoiser = [&](const Tensor& x, const Tensor& t, const Tensor& y) {
     NoGrad no_grad;

@@ -90,29 +90,33 @@ int main(int argc, char** argv) {
 
   TrainOptions train;
   std::string ch_mult = "1,2,2", attention = "7";
+  // Enum-valued settings are read as text checked against their name tables, then parsed.
+  std::string schedule = ddpm::diffusion::schedule_kind_name(train.run.schedule);
+  std::string loss = ddpm::diffusion::loss_type_name(train.run.loss);
+  std::string lr_schedule = ddpm::nn::learning_rate_schedule_name(train.run.learning_rate_schedule);
   auto* train_command = app.add_subcommand("train", "Train a DDPM (L_simple, the variational bound or the hybrid loss) and write checkpoints, a log and a loss plot");
-  train_command->add_option("--data", train.data, "fashion-mnist, idx:IMAGES[,LABELS] (MNIST-format, .gz or not), or folder:PATH (square PNGs of one size; class subfolders give labels)")->capture_default_str();
+  train_command->add_option("--data", train.run.data, "fashion-mnist, idx:IMAGES[,LABELS] (MNIST-format, .gz or not), or folder:PATH (square PNGs of one size; class subfolders give labels)")->capture_default_str();
   train_command->add_option("--ch", train.model.ch, "Base channel count (a multiple of 8)")->capture_default_str()->check(CLI::Range(8, 1024));
   train_command->add_option("--ch-mult", ch_mult, "Channel multipliers per level")->capture_default_str();
   train_command->add_option("--num-res-blocks", train.model.num_res_blocks, "Residual blocks per level")->capture_default_str()->check(CLI::Range(1, 16));
   train_command->add_option("--attn", attention, "Resolutions with self-attention (comma separated, empty for none)")->capture_default_str();
   train_command->add_option("--dropout", train.model.dropout, "Dropout in residual blocks")->capture_default_str()->check(finite_range(0.0, 0.99));
-  train_command->add_option("--schedule", train.schedule, "Noise schedule")->capture_default_str()->check(CLI::IsMember({"linear", "cosine", "quadratic", "sigmoid"}));
-  train_command->add_option("--timesteps", train.timesteps, "Diffusion steps T")->capture_default_str()->check(CLI::Range(2, 100000));
-  train_command->add_option("--loss", train.loss, "Training loss: simple (L_simple), vlb (the bound, T·L_t), hybrid (L_simple + 0.001·T·L_t, learns the variance)")->capture_default_str()->check(CLI::IsMember({"simple", "vlb", "hybrid"}));
+  train_command->add_option("--schedule", schedule, "Noise schedule")->capture_default_str()->check(CLI::IsMember(ddpm::names_of(ddpm::diffusion::schedule_kind_names)));
+  train_command->add_option("--timesteps", train.run.timesteps, "Diffusion steps T")->capture_default_str()->check(CLI::Range(2, 100000));
+  train_command->add_option("--loss", loss, "Training loss: simple (L_simple), vlb (the bound, T·L_t), hybrid (L_simple + 0.001·T·L_t, learns the variance)")->capture_default_str()->check(CLI::IsMember(ddpm::names_of(ddpm::diffusion::loss_type_names)));
   train_command->add_flag("--learn-sigma", train.model.learn_sigma, "Learned-range variance output (2C channels; implied by --loss hybrid)");
   train_command->add_flag("--class-cond", train.class_conditional, "Condition on the data's labels (null label dropout for guidance)");
-  train_command->add_option("--label-dropout", train.label_dropout, "Probability of the null label with --class-cond")->capture_default_str()->check(finite_range(0.0, 1.0));
+  train_command->add_option("--label-dropout", train.run.label_dropout, "Probability of the null label with --class-cond")->capture_default_str()->check(finite_range(0.0, 1.0));
   train_command->add_option("--steps", train.steps, "Total training steps (a resumed run continues up to this)")->capture_default_str()->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
-  train_command->add_option("--batch", train.batch, "Images per step (the global batch, over every micro-batch and process)")->capture_default_str()->check(CLI::Range(1, 65536));
-  train_command->add_option("--micro-batches", train.micro_batches, "Run each step as this many forward/backward passes of batch/M images, gradients summed (memory falls as 1/M); under mpirun -np N each process runs M/N of them")->capture_default_str()->check(CLI::Range(1, 65536));
+  train_command->add_option("--batch", train.run.batch, "Images per step (the global batch, over every micro-batch and process)")->capture_default_str()->check(CLI::Range(1, 65536));
+  train_command->add_option("--micro-batches", train.run.micro_batches, "Run each step as this many forward/backward passes of batch/M images, gradients summed (memory falls as 1/M); under mpirun -np N each process runs M/N of them")->capture_default_str()->check(CLI::Range(1, 65536));
   train_command->add_option("--check-ranks-every", train.check_ranks_every, "Under mpirun: steps between checks that every process holds the same parameters (also at every checkpoint)")->capture_default_str()->check(CLI::Range(1, 1 << 30));
-  train_command->add_option("--lr", train.learning_rate, "Adam learning rate")->capture_default_str()->check(finite_range(0.0, 1.0));
-  train_command->add_option("--lr-schedule", train.lr_schedule, "Learning-rate schedule")->capture_default_str()->check(CLI::IsMember({"constant", "linear-warmup", "cosine"}));
-  train_command->add_option("--warmup", train.warmup, "Warm-up steps of the learning-rate schedule")->capture_default_str()->check(CLI::NonNegativeNumber);
-  train_command->add_option("--ema", train.ema_decay, "EMA decay (with warm-up min(d, (1+n)/(10+n)))")->capture_default_str()->check(finite_range(0.0, 1.0));
-  train_command->add_option("--clip", train.clip, "Global gradient-norm clip")->capture_default_str()->check(finite_range(1e-12, 1e6));
-  train_command->add_option("--seed", train.seed, "Seed of initialisation, data order and noise")->capture_default_str()->check(seed_value());
+  train_command->add_option("--lr", train.run.learning_rate, "Adam learning rate")->capture_default_str()->check(finite_range(0.0, 1.0));
+  train_command->add_option("--lr-schedule", lr_schedule, "Learning-rate schedule")->capture_default_str()->check(CLI::IsMember(ddpm::names_of(ddpm::nn::learning_rate_schedule_names)));
+  train_command->add_option("--warmup", train.run.warmup, "Warm-up steps of the learning-rate schedule")->capture_default_str()->check(CLI::NonNegativeNumber);
+  train_command->add_option("--ema", train.run.ema_decay, "EMA decay (with warm-up min(d, (1+n)/(10+n)))")->capture_default_str()->check(finite_range(0.0, 1.0));
+  train_command->add_option("--clip", train.run.clip, "Global gradient-norm clip")->capture_default_str()->check(finite_range(1e-12, 1e6));
+  train_command->add_option("--seed", train.run.seed, "Seed of initialisation, data order and noise")->capture_default_str()->check(seed_value());
   train_command->add_option("--threads", train.threads, "Worker threads (0: all cores)")->capture_default_str()->check(CLI::Range(0, 1024));
   train_command->add_option("--out", train.out, "Output directory")->capture_default_str();
   train_command->add_option("--checkpoint-every", train.checkpoint_every, "Steps between checkpoints (and one at the end)")->capture_default_str()->check(CLI::NonNegativeNumber);
@@ -178,6 +182,9 @@ int main(int argc, char** argv) {
     if (train_command->parsed()) {
       train.model.ch_mult = parse_list(ch_mult, "--ch-mult");
       train.model.attn_resolutions = parse_list(attention, "--attn");
+      train.run.schedule = ddpm::diffusion::parse_schedule_kind(schedule);
+      train.run.loss = ddpm::diffusion::parse_loss_type(loss);
+      train.run.learning_rate_schedule = ddpm::nn::parse_learning_rate_schedule(lr_schedule);
       train.data_given = train_command->count("--data") > 0;
       for (const CLI::Option* option : train_command->get_options())
         if (option->count() > 0) train.given.insert(option->get_name());

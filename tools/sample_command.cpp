@@ -31,7 +31,7 @@ int run_sample(const SampleOptions& requested) {
     throw std::runtime_error("--class " + std::to_string(options.label) + ": the model has " +
                              std::to_string(config.num_classes) + " classes");
   const diffusion::NoiseSchedule schedule = diffusion::make_schedule(
-      diffusion::parse_schedule_kind(checkpoint.run().schedule), checkpoint.run().timesteps);
+      checkpoint.run().settings.schedule, checkpoint.run().settings.timesteps);
   diffusion::SamplerOptions sampler;
   sampler.steps = options.steps;
   sampler.ddim = options.sampler == "ddim";

@@ -56,34 +56,29 @@ void check_resume_conflicts(const TrainOptions& requested, const TrainOptions& r
     }
     return text;
   };
-  const std::vector<std::tuple<const char*, std::string, std::string>> fixed = {
+  std::vector<std::tuple<std::string, std::string, std::string>> fixed = {
       {"--ch", std::to_string(a.ch), std::to_string(b.ch)},
       {"--ch-mult", list(a.ch_mult), list(b.ch_mult)},
       {"--num-res-blocks", std::to_string(a.num_res_blocks), std::to_string(b.num_res_blocks)},
       {"--attn", list(a.attn_resolutions), list(b.attn_resolutions)},
       {"--dropout", exact(a.dropout), exact(b.dropout)},
       {"--learn-sigma", std::to_string(a.learn_sigma), std::to_string(b.learn_sigma)},
-      {"--class-cond", std::to_string(requested.class_conditional), std::to_string(recorded.class_conditional)},
-      {"--schedule", requested.schedule, recorded.schedule},
-      {"--timesteps", std::to_string(requested.timesteps), std::to_string(recorded.timesteps)},
-      {"--loss", requested.loss, recorded.loss},
-      {"--batch", std::to_string(requested.batch), std::to_string(recorded.batch)},
-      {"--lr", exact(requested.learning_rate), exact(recorded.learning_rate)},
-      {"--lr-schedule", requested.lr_schedule, recorded.lr_schedule},
-      {"--warmup", std::to_string(requested.warmup), std::to_string(recorded.warmup)},
-      {"--ema", exact(requested.ema_decay), exact(recorded.ema_decay)},
-      {"--clip", exact(requested.clip), exact(recorded.clip)},
-      {"--label-dropout", exact(requested.label_dropout), exact(recorded.label_dropout)},
-      {"--seed", std::to_string(requested.seed), std::to_string(recorded.seed)}};
+      {"--class-cond", std::to_string(requested.class_conditional), std::to_string(recorded.class_conditional)}};
+  const Metadata asked = to_metadata(requested.run), kept = to_metadata(recorded.run);
+  std::string may_change = "--steps";
+  for (const RunSettingField& field : run_setting_fields()) {
+    if (field.may_change_on_resume) may_change += std::string(", ") + field.option;
+    else fixed.emplace_back(field.option, asked.at(field.key), kept.at(field.key));
+  }
   std::string conflicts;
-  for (const auto& [option, asked, kept] : fixed)
-    if (requested.given.count(option) && asked != kept)
-      conflicts += std::string(conflicts.empty() ? "" : ", ") + option + " " + asked + " (checkpoint: " + kept + ")";
+  for (const auto& [option, value, recorded_value] : fixed)
+    if (requested.given.count(option) && value != recorded_value)
+      conflicts += std::string(conflicts.empty() ? "" : ", ") + option + " " + value + " (checkpoint: " + recorded_value + ")";
   if (!conflicts.empty())
     throw std::runtime_error("--resume: these options differ from the run being resumed and cannot change: " +
-                             conflicts + ". Options that may change on resume: --steps, --data (same image size), "
-                             "--micro-batches, --checkpoint-every, --sample-every, --sample-count, --sample-steps, "
-                             "--log-every, --check-ranks-every, --threads, --quiet, and mpirun's -np");
+                             conflicts + ". Options that may change on resume: " + may_change +
+                             ", --checkpoint-every, --sample-every, --sample-count, --sample-steps, --log-every, "
+                             "--check-ranks-every, --threads, --quiet, and mpirun's -np (--data: images of the same size)");
 }
 
 // An upper estimate of the memory a training step takes: the activations the backward
@@ -161,36 +156,24 @@ int run_train(const TrainOptions& requested) {
   if (options.resume) {
     if (!std::filesystem::exists(checkpoint_path)) throw std::runtime_error("--resume: no checkpoint at " + checkpoint_path);
     resumed = Checkpoint::read(checkpoint_path);
-    const RecordedRun run = resumed->run();
     options.model = resumed->config();
-    options.schedule = run.schedule;
-    options.timesteps = run.timesteps;
-    options.seed = run.seed;
-    options.batch = run.batch;
-    if (!options.data_given) options.data = run.data;
-    options.learning_rate = run.learning_rate;
     options.class_conditional = options.model.num_classes > 0;
-    options.loss = run.loss;
-    options.lr_schedule = run.lr_schedule;
-    options.warmup = run.warmup;
-    options.clip = run.clip;
-    options.ema_decay = run.ema_decay;
-    options.label_dropout = run.label_dropout;
-    if (!options.given.count("--micro-batches")) options.micro_batches = run.micro_batches;
+    options.run = resumed->run().settings;  // the recorded run, but for what may change:
+    if (options.data_given) options.run.data = requested.run.data;
+    if (options.given.count("--micro-batches")) options.run.micro_batches = requested.run.micro_batches;
     TrainOptions requested_model = requested;
     requested_model.model.image_size = options.model.image_size;  // from the data, not an option
     requested_model.model.in_channels = options.model.in_channels;
     requested_model.model.num_classes = options.model.num_classes;
     check_resume_conflicts(requested_model, options);
   }
-  diffusion::TrainingLossOptions loss_options;
-  loss_options.type = diffusion::parse_loss_type(options.loss);
+  RunSettings& run = options.run;
   // The hybrid loss exists to train the variance: it implies the learned-variance output.
-  if (loss_options.type == diffusion::LossType::Hybrid && !resumed) options.model.learn_sigma = true;
+  if (run.loss == diffusion::LossType::Hybrid && !resumed) options.model.learn_sigma = true;
 
-  const Dataset data = load_dataset(options.data);
+  const Dataset data = load_dataset(run.data);
   if (options.class_conditional && data.labels.empty())
-    throw std::runtime_error("--class-cond needs labels, and " + options.data + " has none");
+    throw std::runtime_error("--class-cond needs labels, and " + run.data + " has none");
   if (data.size != options.model.image_size || data.channels != options.model.in_channels) {
     if (resumed) throw std::runtime_error("data images are " + std::to_string(data.size) + "x" + std::to_string(data.size) +
                                           " but the checkpoint's model expects " + std::to_string(options.model.image_size));
@@ -199,49 +182,41 @@ int run_train(const TrainOptions& requested) {
   }
   if (options.class_conditional && !resumed) options.model.num_classes = data.classes;
   options.model.validate();
-  if (options.batch < 1) throw std::runtime_error("--batch must be >= 1");
-  if (options.batch % options.micro_batches != 0)
-    throw std::runtime_error("--batch " + std::to_string(options.batch) + " is not a multiple of --micro-batches " +
-                             std::to_string(options.micro_batches) + ": every micro-batch must hold the same number of images");
-  diffusion::first_micro_batch(options.micro_batches, group.size(), group.rank());  // an error names -np and M
-  if (options.batch > data.count)
-    throw std::runtime_error("--batch " + std::to_string(options.batch) + " is larger than the data set (" +
-                             std::to_string(data.count) + " images in " + options.data +
+  if (run.batch < 1) throw std::runtime_error("--batch must be >= 1");
+  if (run.batch % run.micro_batches != 0)
+    throw std::runtime_error("--batch " + std::to_string(run.batch) + " is not a multiple of --micro-batches " +
+                             std::to_string(run.micro_batches) + ": every micro-batch must hold the same number of images");
+  diffusion::first_micro_batch(run.micro_batches, group.size(), group.rank());  // an error names -np and M
+  if (run.batch > data.count)
+    throw std::runtime_error("--batch " + std::to_string(run.batch) + " is larger than the data set (" +
+                             std::to_string(data.count) + " images in " + run.data +
                              "): every step would repeat images, and a batch far beyond the data is usually a typo");
 
   const double memory = static_cast<double>(::sysconf(_SC_PHYS_PAGES)) * static_cast<double>(::sysconf(_SC_PAGE_SIZE));
-  const double needed = estimated_step_bytes(options.model, options.batch / options.micro_batches);
+  const double needed = estimated_step_bytes(options.model, run.batch / run.micro_batches);
   if (memory > 0 && needed > memory)
-    throw std::runtime_error("--batch " + std::to_string(options.batch) + " in " + std::to_string(options.micro_batches) +
+    throw std::runtime_error("--batch " + std::to_string(run.batch) + " in " + std::to_string(run.micro_batches) +
                              " micro-batches: a training step of this model would need about " +
                              std::to_string(static_cast<long long>(needed / (1 << 30))) + " GiB, and this machine has " +
                              std::to_string(static_cast<long long>(memory / (1 << 30))) +
                              " GiB: use a smaller --batch or more --micro-batches");
 
-  Generator init(diffusion::random_stream(options.seed, RandomStream::Initialisation));
+  Generator init(diffusion::random_stream(run.seed, RandomStream::Initialisation));
   nn::UNet model(options.model, init);
   const auto parameters = model.named_parameters();
-  nn::Adam adam(parameters, options.learning_rate);
-  nn::ExponentialMovingAverage ema(parameters, options.ema_decay);
+  nn::Adam adam(parameters, run.learning_rate);
+  nn::ExponentialMovingAverage ema(parameters, run.ema_decay);
   std::int64_t start = 0;
   if (resumed) {
     resumed->load_into(model, /*ema=*/false);
     resumed->ema_tensors();  // refuses non-finite EMA weights, naming the tensor
-    const RecordedRun run = resumed->run();
-    adam.load_state_tensors(resumed->tensors, "optim.", run.optimizer_steps);
-    ema.load_state_tensors(resumed->tensors, "ema.", run.ema_updates);
-    start = run.step;
+    const RecordedRun& recorded = resumed->run();
+    adam.load_state_tensors(resumed->tensors, "optim.", recorded.optimizer_steps);
+    ema.load_state_tensors(resumed->tensors, "ema.", recorded.ema_updates);
+    start = recorded.step;
   }
-  const diffusion::NoiseSchedule schedule =
-      diffusion::make_schedule(diffusion::parse_schedule_kind(options.schedule), options.timesteps);
-
-  std::map<std::string, std::string> run_metadata = {
-      {"schedule", options.schedule}, {"timesteps", std::to_string(options.timesteps)},
-      {"seed", std::to_string(options.seed)}, {"batch", std::to_string(options.batch)},
-      {"data", options.data}, {"lr", exact(options.learning_rate)}, {"loss", options.loss},
-      {"lr_schedule", options.lr_schedule}, {"warmup", std::to_string(options.warmup)},
-      {"clip", exact(options.clip)}, {"label_dropout", exact(options.label_dropout)},
-      {"micro_batches", std::to_string(options.micro_batches)}};
+  const diffusion::NoiseSchedule schedule = diffusion::make_schedule(run.schedule, run.timesteps);
+  const Metadata run_metadata = to_metadata(run);
   // Every process checks that all hold the same state; rank 0 alone writes it.
   auto save = [&](std::int64_t step) {
     check_processes_agree(group, state_fingerprint(model, adam, ema), step);
@@ -269,31 +244,21 @@ int run_train(const TrainOptions& requested) {
                  "micro-batches, %d processes of %d threads\n",
                  static_cast<long long>(model.parameter_count()), static_cast<long long>(data.count),
                  static_cast<long long>(data.size), static_cast<long long>(data.size), static_cast<long long>(start),
-                 static_cast<long long>(options.steps), static_cast<long long>(options.batch),
-                 static_cast<long long>(options.micro_batches), group.size(), num_threads());
+                 static_cast<long long>(options.steps), static_cast<long long>(run.batch),
+                 static_cast<long long>(run.micro_batches), group.size(), num_threads());
   const auto started = std::chrono::steady_clock::now();
   double smoothed = 0, interval_loss = 0, interval_mse = 0, interval_bound = 0, last_norm = 0;
   std::int64_t interval_count = 0;
   double quartile_loss[4] = {}, quartile_count[4] = {};
-  diffusion::TrainerSettings trainer_settings;
-  trainer_settings.seed = options.seed;
-  trainer_settings.loss = loss_options;
-  trainer_settings.learning_rate_schedule = nn::parse_learning_rate_schedule(options.lr_schedule);
-  trainer_settings.learning_rate = options.learning_rate;
-  trainer_settings.warmup_steps = options.warmup;
-  trainer_settings.total_steps = options.steps;
-  trainer_settings.clip = options.clip;
-  trainer_settings.label_dropout = options.label_dropout;
-  trainer_settings.micro_batches = options.micro_batches;
-  diffusion::Trainer trainer(model, adam, ema, schedule, trainer_settings, &group);
+  diffusion::Trainer trainer(model, adam, ema, schedule, run.trainer_settings(options.steps), &group);
   std::int64_t step = start;
   bool stopped = false;
   for (; step < options.steps; ++step) {
     // Every process stops at the same step, whichever received the signal.
     if ((stopped = diffusion::any_rank(group, stop_requested))) break;
     // Everything random is a function of (seed, step): a resumed run draws the same.
-    const auto indices = batch_indices(data.count, diffusion::random_stream(options.seed, RandomStream::DataOrder), step,
-                                       options.batch);
+    const auto indices = batch_indices(data.count, diffusion::random_stream(run.seed, RandomStream::DataOrder), step,
+                                       run.batch);
     diffusion::StepStatistics statistics;
     try {
       statistics = trainer.step(step, data.batch(indices),
@@ -310,8 +275,8 @@ int run_train(const TrainOptions& requested) {
     // Per-quartile loss of the timesteps (as improved-diffusion logs it).
     interval_mse += statistics.mse;
     if (statistics.has_bound) interval_bound += statistics.bound;
-    for (std::int64_t j = 0; j < options.batch; ++j) {
-      const int quartile = static_cast<int>(4 * statistics.timesteps[static_cast<std::size_t>(j)] / options.timesteps);
+    for (std::int64_t j = 0; j < run.batch; ++j) {
+      const int quartile = static_cast<int>(4 * statistics.timesteps[static_cast<std::size_t>(j)] / run.timesteps);
       quartile_loss[quartile] += statistics.per_image_loss[static_cast<std::size_t>(j)];
       quartile_count[quartile] += 1;
     }
@@ -320,7 +285,7 @@ int run_train(const TrainOptions& requested) {
     if (!options.quiet)
       std::fprintf(stderr, "\rstep %lld/%lld  loss %.4f  %.2f steps/s  %.0f img/s  ETA %s   ",
                    static_cast<long long>(step + 1), static_cast<long long>(options.steps), smoothed, rate,
-                   rate * static_cast<double>(options.batch),
+                   rate * static_cast<double>(run.batch),
                    format_duration(static_cast<double>(options.steps - step - 1) / rate).c_str());
     if (writer && ((step + 1) % options.log_every == 0 || step + 1 == options.steps)) {
       log << step + 1 << ',' << interval_loss / interval_count << ',' << adam.learning_rate << ',' << last_norm << ',' << elapsed;
@@ -348,7 +313,7 @@ int run_train(const TrainOptions& requested) {
       diffusion::SamplerOptions sampler;
       sampler.steps = options.sample_steps;
       sampler.ddim = true;
-      sampler.seed = options.seed;
+      sampler.seed = run.seed;
       const auto denoiser = [&](const Tensor& x, const Tensor& t, const Tensor& y) {
         NoGrad no_grad;
         return model.forward(Variable(x), t, y, unused).value();

@@ -29,7 +29,7 @@ int main(int argc, char** argv) {
     Tensor x = zeros({batch, config.in_channels, config.image_size, config.image_size});
     float* values = x.data<float>();
     for (std::int64_t i = 0; i < x.numel(); ++i) values[i] = static_cast<float>(0.9 * std::sin(0.37 * static_cast<double>(i)));
-    const std::int64_t last = checkpoint.run().timesteps - 1;
+    const std::int64_t last = checkpoint.run().settings.timesteps - 1;
     const Tensor t = Tensor::from_vector(std::vector<std::int64_t>{0, last / 2, last}, {batch});
     std::vector<std::pair<std::string, Tensor>> tensors = {{"input.x", x}, {"input.t", t}};
     Tensor y;
