@@ -118,8 +118,10 @@ std::uint64_t state_fingerprint(const nn::UNet& model, const nn::Adam& adam, con
   return hash;
 }
 
-void check_processes_agree(diffusion::ProcessGroup& group, std::uint64_t fingerprint, std::int64_t step) {
-  if (group.size() == 1) return;
+void check_processes_agree(diffusion::ProcessGroup& group, const nn::UNet& model, const nn::Adam& adam,
+                           const nn::ExponentialMovingAverage& ema, std::int64_t step) {
+  if (group.size() == 1) return;  // nothing to compare, and the fingerprint reads the whole state
+  const std::uint64_t fingerprint = state_fingerprint(model, adam, ema);
   const std::vector<std::uint64_t> all = diffusion::all_gather<std::uint64_t>(group, std::span(&fingerprint, 1));
   for (int rank = 1; rank < group.size(); ++rank)
     if (all[static_cast<std::size_t>(rank)] != all[0])
@@ -219,7 +221,7 @@ int run_train(const TrainOptions& requested) {
   const Metadata run_metadata = to_metadata(run);
   // Every process checks that all hold the same state; rank 0 alone writes it.
   auto save = [&](std::int64_t step) {
-    check_processes_agree(group, state_fingerprint(model, adam, ema), step);
+    check_processes_agree(group, model, adam, ema, step);
     if (!writer) return;
     auto metadata = run_metadata;
     metadata["step"] = std::to_string(step);
@@ -305,7 +307,7 @@ int run_train(const TrainOptions& requested) {
     }
     if (options.checkpoint_every > 0 && (step + 1) % options.checkpoint_every == 0) save(step + 1);
     else if ((step + 1) % options.check_ranks_every == 0)
-      check_processes_agree(group, state_fingerprint(model, adam, ema), step + 1);
+      check_processes_agree(group, model, adam, ema, step + 1);
     if (writer && options.sample_every > 0 && (step + 1) % options.sample_every == 0) {
       ema.swap();
       model.eval();
