@@ -7,20 +7,7 @@ ddpm=$1
 work=$2
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 rm -rf "$work" && mkdir -p "$work" && cd "$work" || exit 1
-passed=0
-failed=0
-pass() { passed=$((passed + 1)); }
-fail() { echo "FAILED: $*"; failed=$((failed + 1)); }
-expect() {  # expect NAME EXIT_CODE PATTERN -- command...
-  local name=$1 code=$2 pattern=$3
-  shift 4
-  local output status
-  output=$("$@" 2>&1)
-  status=$?
-  if [[ $status -ne $code ]]; then fail "$name: exit $status, expected $code: $output"; return; fi
-  if [[ -n $pattern ]] && ! grep -q -- "$pattern" <<<"$output"; then fail "$name: output lacks '$pattern': $output"; return; fi
-  pass
-}
+source "$here/expect.sh"
 
 # 16 images of 8x8 (a gradient pattern) and 16 labels in 4 classes, as IDX files.
 source "$here/tiny_data.sh"

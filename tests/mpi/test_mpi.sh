@@ -15,20 +15,7 @@ rm -rf "$work" && mkdir -p "$work" && cd "$work" || exit 1
 # Root in CI containers; two cores for up to four ranks.
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 mpi() { local n=$1; shift; timeout 120 mpirun --oversubscribe -np "$n" "$@"; }
-passed=0
-failed=0
-pass() { passed=$((passed + 1)); }
-fail() { echo "FAILED: $*"; failed=$((failed + 1)); }
-expect() {  # expect NAME EXIT_CODE PATTERN -- command...
-  local name=$1 code=$2 pattern=$3
-  shift 4
-  local output status
-  output=$("$@" 2>&1)
-  status=$?
-  if [[ $status -ne $code ]]; then fail "$name: exit $status, expected $code: $output"; return; fi
-  if [[ -n $pattern ]] && ! grep -q -- "$pattern" <<<"$output"; then fail "$name: output lacks '$pattern': $output"; return; fi
-  pass
-}
+source "$here/../cli/expect.sh"
 same_file() { cmp -s "$1" "$2" && pass || fail "$3: $1 and $2 differ"; }
 without_seconds() { cut -d, -f1-4,6- "$1"; }  # log.csv without its wall-clock column
 
