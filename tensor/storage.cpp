@@ -37,18 +37,20 @@ class BufferCache {
     }
     std::lock_guard lock(mutex_);
     auto found = by_size_.find(bytes);
-    if (found != by_size_.end() && !found->second.empty()) {
-      const auto entry = found->second.back();
-      found->second.pop_back();
-      void* buffer = entry->buffer;
-      cached_bytes_ -= bytes;
-      oldest_first_.erase(entry);
+    if (found != by_size_.end()) {
+      void* buffer = found->second.back()->buffer;
+      forget(found, found->second.back());
       return buffer;
     }
-    // Make room: live (this buffer included) + cached stays within the peak of live bytes.
+    // A miss reshapes a cached mapping rather than mapping fresh memory: mremap keeps the
+    // pages it already has, so only the growth (if any) is faulted in and zeroed by the
+    // kernel. Best fit first: the smallest cached buffer at least this large is shrunk in
+    // place (its tail goes back to the system); failing that, the largest smaller one grows.
+    void* buffer = reshape_cached(bytes);
     const std::size_t limit = most_ever_live_.load();
     while (!oldest_first_.empty() && live_bytes_.load() + cached_bytes_ > limit) unmap_oldest();
-    void* buffer = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (buffer) return buffer;
+    buffer = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (buffer == MAP_FAILED) {
       release_all();  // then try once more with nothing cached
       buffer = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -97,13 +99,34 @@ class BufferCache {
       }
     }
   }
+  // Under the mutex: a cached buffer remapped to `bytes`, or nullptr when nothing is cached
+  // (or the kernel refuses the remap; the buffer is then unmapped).
+  void* reshape_cached(std::size_t bytes) {
+    if (by_size_.empty()) return nullptr;
+    auto chosen = by_size_.lower_bound(bytes);
+    if (chosen == by_size_.end()) chosen = std::prev(chosen);
+    const Entries::iterator entry = chosen->second.back();
+    const Entry taken = *entry;
+    forget(chosen, entry);
+    void* buffer = mremap(taken.buffer, taken.bytes, bytes, MREMAP_MAYMOVE);
+    if (buffer == MAP_FAILED) {
+      munmap(taken.buffer, taken.bytes);
+      return nullptr;
+    }
+    return buffer;
+  }
+  // Removes one cached entry from both indexes (the caller owns its mapping now).
+  void forget(std::map<std::size_t, std::vector<Entries::iterator>>::iterator same_size, Entries::iterator entry) {
+    auto& entries = same_size->second;
+    entries.erase(std::find(entries.begin(), entries.end(), entry));
+    if (entries.empty()) by_size_.erase(same_size);
+    cached_bytes_ -= entry->bytes;
+    oldest_first_.erase(entry);
+  }
   void unmap_oldest() {
     const Entry entry = oldest_first_.front();
-    auto& same_size = by_size_[entry.bytes];
-    same_size.erase(std::find(same_size.begin(), same_size.end(), oldest_first_.begin()));
-    oldest_first_.pop_front();
+    forget(by_size_.find(entry.bytes), oldest_first_.begin());
     munmap(entry.buffer, entry.bytes);
-    cached_bytes_ -= entry.bytes;
   }
   void release_all() {
     while (!oldest_first_.empty()) unmap_oldest();

@@ -1,4 +1,5 @@
 // Op values against independently computed numbers.
+#include <algorithm>
 #include "tests/test_support.hpp"
 
 namespace ddpm::testing {
@@ -97,6 +98,32 @@ TEST_CASE("memory statistics follow live tensors; released buffers are reused, t
   }
   release_cached_memory();
   CHECK(memory_statistics().cached_bytes == 0);
+}
+
+TEST_CASE("a size the cache lacks reshapes a cached buffer, keeping its pages, instead of mapping fresh ones") {
+  // Fresh anonymous memory reads as zeros; a reshaped buffer still holds what was written
+  // into it, which shows its pages were kept rather than faulted in anew.
+  release_cached_memory();
+  const std::int64_t large = std::int64_t{1} << 20, small = large / 2 + 16, larger = large + large / 4;
+  {
+    Tensor a = full({large}, 3.0);
+    (void)a;
+  }
+  CHECK(memory_statistics().cached_bytes == static_cast<std::size_t>(large) * 4);
+  {
+    const Tensor shrunk = Tensor::empty({small});  // the best fit, shrunk in place
+    CHECK(memory_statistics().cached_bytes == 0);
+    const auto values = shrunk.to_vector<float>();
+    CHECK(std::all_of(values.begin(), values.end(), [](float v) { return v == 3.0f; }));
+  }
+  {
+    const Tensor grown = Tensor::empty({larger});  // nothing as large: the largest grows
+    CHECK(memory_statistics().cached_bytes == 0);
+    const auto values = grown.to_vector<float>();
+    CHECK(std::all_of(values.begin(), values.begin() + small, [](float v) { return v == 3.0f; }));
+    CHECK(std::all_of(values.begin() + small + 1024, values.end(), [](float v) { return v == 0.0f; }));
+  }
+  release_cached_memory();
 }
 
 }  // namespace ddpm::testing

@@ -12,6 +12,7 @@ Prints the median and quartiles of --steps timed steps after --warmup untimed on
 peak resident memory of the process.
 """
 import argparse
+import json
 import os
 import resource
 import statistics
@@ -33,6 +34,7 @@ def main():
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--json", action="store_true", help="one JSON line (for compare_unet_step.py)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -82,6 +84,9 @@ def main():
         times.append((time.perf_counter() - start) * 1e3)
     quartiles = statistics.quantiles(times, n=4)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    if args.json:
+        print(json.dumps({"median_ms": statistics.median(times), "times_ms": times, "peak_rss_MiB": peak}))
+        return
     print(f"torch {torch.__version__} {args.mode} step, batch {args.batch}, {args.threads} threads: "
           f"median {statistics.median(times):.1f} ms (quartiles {quartiles[0]:.1f}-{quartiles[2]:.1f}), "
           f"peak RSS {peak:.0f} MiB")

@@ -115,33 +115,44 @@ void copy_to_channels_last(const T* input, std::int64_t images, std::int64_t cha
                            std::int64_t width, std::int64_t padding, std::int64_t rows, std::int64_t columns,
                            std::int64_t channel_stride, T* out) {
   const std::int64_t row_values = columns * channel_stride, area = height * width;
-  for (std::int64_t image = 0; image < images; ++image)
-    for (std::int64_t row = 0; row < rows; ++row) {
-      T* destination = out + (image * rows + row) * row_values;
-      const std::int64_t y = row - padding;
-      if (y < 0 || y >= height) {
-        std::fill(destination, destination + row_values, T(0));
-        continue;
-      }
-      const std::int64_t first = std::min(padding, columns), last = std::min(padding + width, columns);
+  const std::int64_t first = std::min(padding, columns), last = std::min(padding + width, columns);
+  const std::int64_t first_row = std::min(padding, rows), last_row = std::min(padding + height, rows);
+  for (std::int64_t image = 0; image < images; ++image) {
+    T* image_out = out + image * rows * row_values;
+    // The zeros: padding rows, padding columns, and the channels past the last.
+    std::fill(image_out, image_out + first_row * row_values, T(0));
+    std::fill(image_out + last_row * row_values, image_out + rows * row_values, T(0));
+    for (std::int64_t row = first_row; row < last_row; ++row) {
+      T* destination = image_out + row * row_values;
       std::fill(destination, destination + first * channel_stride, T(0));
       std::fill(destination + last * channel_stride, destination + row_values, T(0));
-      const T* source = input + (image * channels * height + y) * width - padding;
-      // Eight channels at a time: eight sequential read streams, whole vectors written.
-      constexpr std::int64_t block = 8;
-      std::int64_t c0 = 0;
-      for (; c0 + block <= channels; c0 += block)
-        for (std::int64_t x = first; x < last; ++x) {
-          T* pixel = destination + x * channel_stride + c0;
-          const T* value = source + c0 * area + x;
-          for (std::int64_t c = 0; c < block; ++c) pixel[c] = value[c * area];
+      if (channels < channel_stride)
+        for (std::int64_t x = first; x < last; ++x)
+          std::fill(destination + x * channel_stride + channels, destination + (x + 1) * channel_stride, T(0));
+    }
+    // Eight channels at a time, each read through its whole plane: eight sequential streams
+    // the hardware prefetcher follows (a row at a time would jump between planes every
+    // row, and each load would wait on memory).
+    const T* image_in = input + image * channels * area;
+    constexpr std::int64_t block = 8;
+    for (std::int64_t c0 = 0; c0 < channels; c0 += block) {
+      const std::int64_t block_channels = std::min(block, channels - c0);
+      for (std::int64_t row = first_row; row < last_row; ++row) {
+        T* destination = image_out + row * row_values + c0;
+        const T* source = image_in + c0 * area + (row - padding) * width - padding;
+        if (block_channels == block) {
+          for (std::int64_t x = first; x < last; ++x) {
+            T* pixel = destination + x * channel_stride;
+            const T* value = source + x;
+            for (std::int64_t c = 0; c < block; ++c) pixel[c] = value[c * area];
+          }
+        } else {
+          for (std::int64_t x = first; x < last; ++x)
+            for (std::int64_t c = 0; c < block_channels; ++c) destination[x * channel_stride + c] = source[c * area + x];
         }
-      for (std::int64_t x = first; x < last; ++x) {
-        T* pixel = destination + x * channel_stride;
-        for (std::int64_t c = c0; c < channels; ++c) pixel[c] = source[c * area + x];
-        std::fill(pixel + channels, pixel + channel_stride, T(0));
       }
     }
+  }
 }
 
 // V = Bᵀ d B for tiles [first, first + count) of a channels-last group of images, Bᵀ =
