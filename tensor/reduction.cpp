@@ -146,6 +146,19 @@ Tensor reduce(ReduceOp op, const Tensor& input, const Axes& axes, bool keepdim) 
   for (std::int64_t axis : reduced) reduced_count *= input.shape()[axis];
   check(op == ReduceOp::Sum || reduced_count > 0, name, "cannot reduce an empty tensor of shape ",
         shape_string(input.shape()));
+  // A contiguous tensor whose reduced axes are not adjacent (a bias gradient: NCHW summed
+  // over N, H and W) is reduced one run of adjacent axes at a time, the last run first,
+  // rather than copied into a permuted order: the sums then go per (n, c) over H, W, then
+  // over n, a fixed order as any other.
+  const bool adjacent = reduced.empty() || reduced.back() - reduced.front() + 1 == static_cast<std::int64_t>(reduced.size());
+  if (!adjacent && input.is_contiguous() && input.numel() > 0 && !use_reference_kernels()) {
+    Axes last_run{reduced.back()};
+    while (last_run.size() < reduced.size() && reduced[reduced.size() - last_run.size() - 1] == last_run.front() - 1)
+      last_run.insert(last_run.begin(), last_run.front() - 1);
+    const Axes rest(reduced.begin(), reduced.end() - static_cast<std::ptrdiff_t>(last_run.size()));
+    const Tensor result = reduce(op, reduce(op, input, last_run, true), rest, true);
+    return keepdim ? result : result.view(reduced_shape(input.shape(), reduced, false));
+  }
   Tensor output = Tensor::empty(reduced_shape(input.shape(), reduced, true), input.dtype());
   dispatch_floating(input.dtype(), name, [&]<class T>() {
     if (use_reference_kernels()) {
@@ -153,9 +166,9 @@ Tensor reduce(ReduceOp op, const Tensor& input, const Axes& axes, bool keepdim) 
       return;
     }
     // Bring the data to [outer, reduced, inner] contiguous form: directly when the reduced
-    // axes are adjacent in a contiguous tensor, otherwise by a permuted copy.
+    // axes are adjacent in a contiguous tensor (see above for those that are not),
+    // otherwise by a permuted copy.
     Tensor source = input;
-    const bool adjacent = reduced.empty() || reduced.back() - reduced.front() + 1 == static_cast<std::int64_t>(reduced.size());
     const bool in_place = adjacent && input.is_contiguous();
     if (!in_place) {
       Axes order;

@@ -9,6 +9,30 @@
 
 namespace ddpm {
 
+// The same elements in the same order, in fewer and longer runs: drops size-1 axes and
+// merges each axis into the next where every operand steps through the pair as through one
+// axis (stride[a] == stride[a + 1] · shape[a + 1]).
+template <std::size_t N>
+void coalesce_axes(Shape& shape, std::array<Strides, N>& strides) {
+  Shape merged_shape;
+  std::array<Strides, N> merged_strides;
+  for (std::size_t axis = 0; axis < shape.size(); ++axis) {
+    if (shape[axis] == 1) continue;
+    bool merges = !merged_shape.empty();
+    for (std::size_t operand = 0; operand < N && merges; ++operand)
+      merges = merged_strides[operand].back() == strides[operand][axis] * shape[axis];
+    if (merges) {
+      merged_shape.back() *= shape[axis];
+      for (std::size_t operand = 0; operand < N; ++operand) merged_strides[operand].back() = strides[operand][axis];
+      continue;
+    }
+    merged_shape.push_back(shape[axis]);
+    for (std::size_t operand = 0; operand < N; ++operand) merged_strides[operand].push_back(strides[operand][axis]);
+  }
+  shape = std::move(merged_shape);
+  strides = std::move(merged_strides);
+}
+
 template <std::size_t N, class Body>
 void strided_for_each(const Shape& shape, const std::array<const Strides*, N>& strides,
                       std::int64_t begin, std::int64_t end, Body&& body) {

@@ -4,6 +4,7 @@
 #include <cstring>
 #include <numeric>
 
+#include "tensor/kernel_path.hpp"
 #include "tensor/parallel.hpp"
 #include "tensor/strided_loop.hpp"
 
@@ -262,6 +263,26 @@ Tensor& Tensor::copy_(const Tensor& source) {
       if (is_contiguous() && from.is_contiguous()) {
         parallel_for(numel(), copy_grain, [&](std::int64_t begin, std::int64_t end) {
           for (std::int64_t i = begin; i < end; ++i) destination[i] = static_cast<Destination>(origin[i]);
+        });
+        return;
+      }
+      // Views that are contiguous along their last axes (a slice of channels, a batch with
+      // its first two axes swapped) copy whole rows, which vectorise, rather than elements.
+      Shape shape = shape_;
+      std::array<Strides, 2> strides{strides_, from.strides_};
+      coalesce_axes(shape, strides);
+      constexpr std::int64_t shortest_row = 16;
+      if (!use_reference_kernels() && !shape.empty() && strides[0].back() == 1 && strides[1].back() == 1 &&
+          shape.back() >= shortest_row) {
+        const std::int64_t row = shape.back(), rows = numel() / row;
+        const Shape outer(shape.begin(), shape.end() - 1);
+        const Strides to_row(strides[0].begin(), strides[0].end() - 1), from_row(strides[1].begin(), strides[1].end() - 1);
+        parallel_for(rows, std::max<std::int64_t>(1, copy_grain / row), [&](std::int64_t begin, std::int64_t end) {
+          strided_for_each<2>(outer, {&to_row, &from_row}, begin, end, [&](const std::array<std::int64_t, 2>& at) {
+            Destination* to = destination + at[0];
+            const Source* values = origin + at[1];
+            for (std::int64_t i = 0; i < row; ++i) to[i] = static_cast<Destination>(values[i]);
+          });
         });
         return;
       }

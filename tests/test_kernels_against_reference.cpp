@@ -59,6 +59,23 @@ void add_elementwise_cases(std::vector<KernelCase>& table) {
   table.push_back({"add broadcast", [=] { return Results{add(rows, columns)}; }, {}, 0, 1e-6});
 }
 
+// Strided copies (clone of a view): whole rows where the last axes are contiguous on both
+// sides, elements otherwise; float64 to float32 on the way for one of each.
+void add_copy_cases(std::vector<KernelCase>& table) {
+  const Tensor nchw = random_tensor({3, 5, 7, 9}, 35, DType::Float32);
+  const Tensor wide = random_tensor({2, 40, 17}, 36, DType::Float64);
+  const std::vector<std::pair<std::string, Tensor>> views = {
+      {"channels 1-3 of [3, 5, 7, 9]", nchw.narrow(1, 1, 3)},
+      {"[3, 5, 7, 9] with N and C swapped", nchw.transpose(0, 1)},
+      {"[3, 5, 7, 9] with H and W swapped", nchw.transpose(2, 3)},
+      {"columns 3-19 of [2, 40, 17] float64", wide.narrow(1, 3, 17)},
+      {"[2, 40, 17] with its first two axes swapped", wide.transpose(0, 1)}};
+  for (const auto& [name, view] : views) {
+    table.push_back({"clone " + name, [=] { return Results{view.clone()}; }, {}, 0, 0});
+    table.push_back({"to float32 " + name, [=] { return Results{view.to(DType::Float32)}; }, {}, 0, 0});
+  }
+}
+
 void add_reduction_cases(std::vector<KernelCase>& table) {
   const Tensor x = random_tensor({6, 7, 33}, 31, DType::Float32);
   for (const Axes& axes : std::vector<Axes>{{}, {0}, {1}, {2}, {0, 1}, {1, 2}, {0, 2}}) {
@@ -74,6 +91,14 @@ void add_reduction_cases(std::vector<KernelCase>& table) {
   for (const Axes& axes : std::vector<Axes>{{0, 1}, {1}, {0, 2}, {2}})
     table.push_back({"sum [1, 49, 16] transposed over " + shape_string(Shape(axes.begin(), axes.end())),
                      [=] { return Results{sum(single, axes, true)}; }, {}, 1e-4, 1e-5});
+  // Reduced axes that are not adjacent, in a contiguous tensor: reduced a run at a time
+  // (a conv bias gradient is NCHW summed over {0, 2, 3}).
+  const Tensor nchw = random_tensor({3, 4, 5, 6}, 34, DType::Float32);
+  for (const Axes& axes : std::vector<Axes>{{0, 2, 3}, {0, 3}, {1, 3}, {0, 1, 3}, {0, 2}}) {
+    const std::string on = " [3, 4, 5, 6] over " + shape_string(Shape(axes.begin(), axes.end()));
+    table.push_back({"sum" + on, [=] { return Results{sum(nchw, axes)}; }, {}, 1e-4, 1e-5});
+    table.push_back({"max keepdim" + on, [=] { return Results{max(nchw, axes, true)}; }, {}, 0, 0});
+  }
   const Tensor big = random_tensor({1000003}, 32, DType::Float32);
   table.push_back({"sum 1M", [=] { return Results{sum(big)}; }, {}, 1e-2, 1e-4});
   for (const Shape& shape : std::vector<Shape>{{7}, {3, 33}, {5, 4, 17}}) {
@@ -253,6 +278,7 @@ std::vector<KernelCase> kernel_cases() {
   std::vector<KernelCase> table;
   add_elementwise_cases(table);
   add_reduction_cases(table);
+  add_copy_cases(table);
   add_gemm_cases(table);
   add_convolution_cases(table);
   add_normalization_and_attention_cases(table);
