@@ -12,10 +12,12 @@
 namespace ddpm {
 
 namespace {
-// The inverted-dropout multipliers a generator in the state `before` draws: the same draw in
-// forward and backward (a copy keeps the counters and the batch window).
-Tensor dropout_scale(const Shape& shape, DType dtype, double probability, Generator before) {
-  return dropout_mask(shape, probability, before, dtype);
+// x times the inverted-dropout multipliers a generator in the state `before` draws, in place
+// (x is a fresh tensor of the caller's): the same draw in forward and backward (a copy of
+// the generator keeps the counters and the batch window), and no mask tensor is stored.
+Tensor dropped_out(Tensor x, double probability, Generator before) {
+  apply_dropout_(x, probability, before);
+  return x;
 }
 }  // namespace
 
@@ -23,11 +25,10 @@ Variable dropout(const Variable& x, double probability, Generator& generator) {
   check(probability >= 0.0 && probability < 1.0, "dropout", "probability must be in [0, 1), got ", probability);
   if (probability == 0.0) return x;
   const Generator before = generator;
-  const Tensor scale = dropout_mask(x.shape(), probability, generator, x.dtype());
-  const Shape shape = x.shape();
-  const DType dtype = x.dtype();
-  return Variable::from_op(mul(x.value(), scale), "dropout", {x}, [=](const Tensor& g) {
-    return std::vector<Tensor>{mul(g, dropout_scale(shape, dtype, probability, before))};
+  Tensor output = x.value().clone();
+  apply_dropout_(output, probability, generator);
+  return Variable::from_op(output, "dropout", {x}, [=](const Tensor& g) {
+    return std::vector<Tensor>{dropped_out(g.clone(), probability, before)};
   });
 }
 
@@ -45,7 +46,7 @@ Variable group_norm_silu_conv2d(const Variable& input, const NormalizationOption
   const GroupNormOutput normalized = group_norm(input.value(), groups, gamma.value(), beta.value(), eps, true);
   Tensor activation = normalized.output;
   if (dropping) {
-    activation = mul(activation, dropout_mask(activation.shape(), p, *dropout_generator, activation.dtype()));
+    apply_dropout_(activation, p, *dropout_generator);
   }
   const bool has_bias = bias.defined();
   Tensor output = conv2d(activation, weight.value(), has_bias ? bias.value() : Tensor(), options);
@@ -62,18 +63,16 @@ Variable group_norm_silu_conv2d(const Variable& input, const NormalizationOption
     const Tensor& x = saved_input.get();
     const Tensor& w = saved_weight.get();
     // Recompute exactly what forward computed (the same kernels on the same inputs).
-    Tensor scale = dropping ? dropout_scale(x.shape(), x.dtype(), p, before) : Tensor();
     std::vector<Tensor> gradients(inputs.size());
     if (need_weight) {
       Tensor activation = group_norm(x, groups, saved_gamma.get(), saved_beta.get(), eps, true).output;
-      if (dropping) activation = mul(activation, scale);
+      if (dropping) activation = dropped_out(std::move(activation), p, before);
       gradients[3] = conv2d_weight_gradient(g, activation, w.shape(), options);
     }
     if (need_bias) gradients[4] = sum(g, {0, 2, 3});
     if (need_input) {
       Tensor activation_gradient = conv2d_input_gradient(g, w, x.shape(), options);
-      if (dropping) activation_gradient = mul(activation_gradient, scale);
-      scale = Tensor();
+      if (dropping) activation_gradient = dropped_out(std::move(activation_gradient), p, before);
       GroupNormGradients norm_gradients = group_norm_backward(activation_gradient, x, mean, inverse_std, groups,
                                                               saved_gamma.get(), saved_beta.get(), true);
       gradients[0] = std::move(norm_gradients.input);

@@ -89,7 +89,7 @@ double normal_from(const std::array<std::uint32_t, 4>& words) {
   return radius * std::cos(2.0 * std::numbers::pi * open_unit(words[2], words[3]));
 }
 
-constexpr std::int64_t random_grain = 1 << 14;  // a multiple of 4 · `lanes`
+constexpr std::int64_t random_grain = 1 << 14;  // a multiple of a dropout group, 8 · `lanes`
 
 // Element i of the tensor is sample(block of counter first + i).
 template <class Sample>
@@ -150,42 +150,99 @@ std::uint64_t Generator::advance_rows(std::int64_t rows, std::uint64_t counters_
   return first;
 }
 
+namespace {
+
+// The drop threshold on 16-bit halves and the multiplier of a kept element: an element is
+// dropped when its half is below round(p · 2^16), so the rate is that over 2^16 exactly, and
+// a kept element is scaled by 2^16 / (2^16 − threshold), which keeps the expectation exact.
+struct DropoutRate {
+  std::uint32_t threshold;
+  double keep_scale;
+};
+DropoutRate dropout_rate(double probability, const char* op) {
+  check(probability >= 0.0 && probability < 1.0, op, "probability must be in [0, 1), got ", probability);
+  const auto threshold = static_cast<std::uint32_t>(std::llround(std::ldexp(probability, 16)));
+  check(threshold < (1u << 16), op, "probability ", probability, " rounds to 1 on the 2^-16 grid of the draws");
+  return {threshold, 65536.0 / static_cast<double>(65536 - threshold)};
+}
+
+// Visits the inverted-dropout multipliers of a tensor of `shape` (random.hpp: dropout_mask
+// for their layout) as body(element, kept): a pure function of (seed, counter, position),
+// in parallel. `first` and `blocks_per_row` as Generator::advance_rows returned them.
+template <class Body>
+void for_each_dropout_draw(const Shape& shape, std::int64_t count, std::uint32_t threshold, std::uint64_t seed,
+                           std::uint64_t first, std::uint64_t blocks_per_row, Body&& body) {
+  constexpr std::int64_t per_block = 8, per_group = per_block * lanes;  // random_grain is a multiple
+  const std::int64_t rows = shape.empty() ? 1 : shape[0], per_row = rows > 0 ? count / rows : 0;
+  if (per_row % per_block == 0) {  // rows end on block boundaries: element i is in block i / 8
+    parallel_for(count, random_grain, [&](std::int64_t begin, std::int64_t end) {
+      for (std::int64_t i = begin; i < end; i += per_group) {
+        const Blocks blocks = blocks_at(seed, first + static_cast<std::uint64_t>(i / per_block));
+        bool kept[per_group];
+        for (std::int64_t lane = 0; lane < lanes; ++lane)
+          for (std::int64_t word = 0; word < 4; ++word) {
+            const std::uint32_t bits = blocks.word[word][lane];
+            kept[lane * per_block + 2 * word] = (bits & 0xFFFFu) >= threshold;
+            kept[lane * per_block + 2 * word + 1] = (bits >> 16) >= threshold;
+          }
+        const std::int64_t group = std::min(per_group, end - i);
+        body(i, group, kept);
+      }
+    });
+    return;
+  }
+  parallel_for(rows, 1, [&](std::int64_t begin, std::int64_t end) {
+    for (std::int64_t row = begin; row < end; ++row)
+      for (std::int64_t e = 0; e < per_row; e += per_block) {
+        const auto words =
+            block_at(seed, first + static_cast<std::uint64_t>(row) * blocks_per_row + static_cast<std::uint64_t>(e / per_block));
+        bool kept[per_block];
+        for (std::int64_t k = 0; k < per_block; ++k)
+          kept[k] = ((words[static_cast<std::size_t>(k / 2)] >> (16 * (k % 2))) & 0xFFFFu) >= threshold;
+        body(row * per_row + e, std::min(per_block, per_row - e), kept);
+      }
+  });
+}
+
+// Draws the multipliers of `shape` from the generator (advancing it) and hands each run of
+// elements to body(T* data, first element, count, kept flags, keep scale as T).
+template <class Apply>
+void draw_dropout(const Shape& shape, std::int64_t count, double probability, Generator& generator, const char* op,
+                  DType dtype, Apply&& apply) {
+  const DropoutRate rate = dropout_rate(probability, op);
+  const std::int64_t rows = shape.empty() ? 1 : shape[0], per_row = rows > 0 ? count / rows : 0;
+  const auto blocks_per_row = static_cast<std::uint64_t>((per_row + 7) / 8);
+  const std::uint64_t first = generator.advance_rows(rows, blocks_per_row);
+  dispatch_floating(dtype, op, [&]<class T>() {
+    const T keep = static_cast<T>(rate.keep_scale);
+    for_each_dropout_draw(shape, count, rate.threshold, generator.seed(), first, blocks_per_row,
+                          [&](std::int64_t at, std::int64_t n, const bool* kept) { apply.template operator()<T>(at, n, kept, keep); });
+  });
+}
+
+}  // namespace
+
 Tensor dropout_mask(const Shape& shape, double probability, Generator& generator, DType dtype) {
   check(is_floating(dtype), "dropout_mask", "dtype must be floating, got ", dtype_name(dtype));
-  check(probability >= 0.0 && probability < 1.0, "dropout_mask", "probability must be in [0, 1), got ", probability);
-  constexpr std::int64_t per_block = 4, per_group = per_block * lanes;  // random_grain is a multiple
   Tensor mask = Tensor::empty(shape, dtype);
-  const std::int64_t count = mask.numel();
-  const std::int64_t rows = shape.empty() ? 1 : shape[0], per_row = rows > 0 ? count / rows : 0;
-  const auto blocks_per_row = static_cast<std::uint64_t>((per_row + per_block - 1) / per_block);
-  const std::uint64_t first = generator.advance_rows(rows, blocks_per_row);
-  const std::uint64_t seed = generator.seed();
-  const auto threshold = static_cast<std::uint64_t>(std::llround(std::ldexp(probability, 32)));
-  const double kept = 1.0 / (1.0 - probability);
-  dispatch_floating(dtype, "dropout_mask", [&]<class T>() {
-    T* data = mask.data<T>();
-    const T keep = static_cast<T>(kept);
-    if (per_row % per_block == 0) {  // rows end on block boundaries: element i is in block i / 4
-      parallel_for(count, random_grain, [&](std::int64_t begin, std::int64_t end) {
-        for (std::int64_t i = begin; i < end; i += per_group) {
-          const Blocks blocks = blocks_at(seed, first + static_cast<std::uint64_t>(i / per_block));
-          for (std::int64_t e = 0; e < std::min(per_group, end - i); ++e)
-            data[i + e] = blocks.word[e % per_block][e / per_block] < threshold ? T(0) : keep;
-        }
-      });
-      return;
-    }
-    parallel_for(rows, 1, [&](std::int64_t begin, std::int64_t end) {
-      for (std::int64_t row = begin; row < end; ++row)
-        for (std::int64_t e = 0; e < per_row; e += per_block) {
-          const auto words = block_at(seed, first + static_cast<std::uint64_t>(row) * blocks_per_row +
-                                                static_cast<std::uint64_t>(e / per_block));
-          for (std::int64_t w = 0; w < std::min(per_block, per_row - e); ++w)
-            data[row * per_row + e + w] = words[static_cast<std::size_t>(w)] < threshold ? T(0) : keep;
-        }
-    });
-  });
+  draw_dropout(shape, mask.numel(), probability, generator, "dropout_mask", dtype,
+               [&]<class T>(std::int64_t at, std::int64_t n, const bool* kept, T keep) {
+                 T* data = mask.data<T>() + at;
+                 for (std::int64_t e = 0; e < n; ++e) data[e] = kept[e] ? keep : T(0);
+               });
   return mask;
+}
+
+Tensor& apply_dropout_(Tensor& x, double probability, Generator& generator) {
+  check(x.defined() && is_floating(x.dtype()), "apply_dropout_", "needs a floating tensor");
+  check(x.is_contiguous(), "apply_dropout_", "tensor of shape ", shape_string(x.shape()), " is not contiguous");
+  draw_dropout(x.shape(), x.numel(), probability, generator, "apply_dropout_", x.dtype(),
+               [&]<class T>(std::int64_t at, std::int64_t n, const bool* kept, T keep) {
+                 T* data = x.data<T>() + at;
+                 for (std::int64_t e = 0; e < n; ++e) data[e] *= kept[e] ? keep : T(0);  // NaN stays NaN, as in mul
+               });
+  x.bump_version();
+  return x;
 }
 
 Tensor randint(std::int64_t low, std::int64_t high, const Shape& shape, Generator& generator) {

@@ -49,13 +49,17 @@ Tensor randn(const Shape& shape, Generator& generator, DType dtype = DType::Floa
 // Integers uniform in [low, high), int64.
 Tensor randint(std::int64_t low, std::int64_t high, const Shape& shape, Generator& generator);
 
-// Inverted-dropout multipliers: each element is 0 with probability p, else 1/(1 - p).
-// Dimension 0 is the image: image b's row of n = numel / shape[0] elements starts at block
-// first + b · ceil(n / 4) (first from Generator::advance_rows, so a batch window gives each
-// image its own draws), and element e of the row is word e % 4 of block e / 4 of the row,
-// dropped when below p·2^32. Four elements share a Philox block: a mask costs a quarter of a
-// rand() of the same size.
+// Inverted-dropout multipliers: each element is 0 with probability q = round(p · 2^16) / 2^16
+// (p on the 2^-16 grid: 0.1 gives 6554 / 65536 = 0.1000061), else 1 / (1 − q), so the
+// expectation is exactly 1. Dimension 0 is the image: image b's row of n = numel / shape[0]
+// elements starts at block first + b · ceil(n / 8) (first from Generator::advance_rows, so a
+// batch window gives each image its own draws), and element e of the row is the 16-bit half
+// e % 2 (0: low) of word (e % 8) / 2 of block e / 8 of the row, dropped when below
+// round(p · 2^16). Eight elements share a Philox block: a mask costs an eighth of a rand().
 Tensor dropout_mask(const Shape& shape, double probability, Generator& generator, DType dtype = DType::Float32);
+// x *= dropout_mask(x.shape(), probability, generator, x.dtype()), bit for bit, in place and
+// without the mask tensor (x contiguous).
+Tensor& apply_dropout_(Tensor& x, double probability, Generator& generator);
 
 // The value of element `index` of a draw that started at counter `offset`, for callers that
 // need single values (e.g. a data-order shuffle) from the same stream.

@@ -1,4 +1,5 @@
 #include "tests/test_support.hpp"
+#include <limits>
 
 namespace ddpm::testing {
 
@@ -48,27 +49,47 @@ TEST_CASE("the vectorised draws equal the scalar single-value functions, element
   for (std::size_t i = 0; i < values.size(); ++i) CHECK(values[i] == uniform_at(5, (std::uint64_t{1} << 32) - 4, i));
 }
 
-TEST_CASE("dropout masks: four elements per Philox block, each image's row from a new block, the asked rate, 0 or 1/(1-p)") {
+TEST_CASE("dropout masks: eight 16-bit draws per Philox block, each image's row from a new block, the asked rate, 0 or 1/(1-q)") {
   // Against the scalar block function (checked above on the known-answer vectors).
   const std::uint64_t seed = 0xfeedULL;
   Generator generator(seed);
   generator.advance(5);
   const auto mask = dropout_mask({3, 43}, 0.3, generator, DType::Float64).to_vector<double>();
-  CHECK(generator.offset() == 5 + 3 * 11);  // a row of 43 takes 11 blocks
-  const auto threshold = static_cast<std::uint64_t>(0.3 * 4294967296.0 + 0.5);
+  CHECK(generator.offset() == 5 + 3 * 6);  // a row of 43 takes 6 blocks
+  const std::uint32_t threshold = 19661;   // round(0.3 · 65536)
+  const double keep = 65536.0 / (65536 - 19661);
   for (std::size_t i = 0; i < mask.size(); ++i) {
     const std::size_t row = i / 43, element = i % 43;
-    const std::uint64_t counter = 5 + row * 11 + element / 4;
+    const std::uint64_t counter = 5 + row * 6 + element / 8;
     const auto words = philox4x32({static_cast<std::uint32_t>(counter), static_cast<std::uint32_t>(counter >> 32), 0, 0},
                                   {static_cast<std::uint32_t>(seed), static_cast<std::uint32_t>(seed >> 32)});
-    CHECK(mask[i] == (words[element % 4] < threshold ? 0.0 : 1.0 / 0.7));
+    const std::uint32_t half = (words[element % 8 / 2] >> (16 * (element % 2))) & 0xFFFFu;
+    CHECK(mask[i] == (half < threshold ? 0.0 : keep));
   }
   Generator many(9);
-  const Tensor big = dropout_mask({1000003}, 0.1, many);
-  // 100000 expected drops, standard deviation 300.
-  CHECK(sum(eq(big, 0.0)).item() == doctest::Approx(100000.3).epsilon(0.01));
+  const Tensor big = dropout_mask({1000003}, 0.1, many, DType::Float64);
+  // q = 6554 / 65536: 100006 expected drops, standard deviation 300.
+  CHECK(sum(eq(big, 0.0)).item() == doctest::Approx(1000003.0 * 6554 / 65536).epsilon(0.01));
   CHECK(mean(big).item() == doctest::Approx(1.0).epsilon(0.005));
+  CHECK(max(big).item() == 65536.0 / (65536 - 6554));
   CHECK_THROWS_WITH_AS(dropout_mask({3}, 1.0, many), doctest::Contains("probability"), TensorError);
+  CHECK_THROWS_WITH_AS(dropout_mask({3}, 0.999995, many), doctest::Contains("rounds to 1"), TensorError);
+}
+
+TEST_CASE("apply_dropout_ multiplies by the mask in place, bit for bit, and draws the same counters") {
+  for (const Shape& shape : std::vector<Shape>{{4, 7, 9}, {2, 1000}, {3, 5}, {100003}}) {
+    CAPTURE(shape_string(shape));
+    Generator for_mask(21), in_place(21);
+    for_mask.advance(7), in_place.advance(7);
+    Generator data(5);
+    Tensor x = randn(shape, data);
+    x.view({-1}).narrow(0, 1, 1).fill_(std::numeric_limits<double>::quiet_NaN());
+    const Tensor expected = mul(x, dropout_mask(shape, 0.25, for_mask));
+    Tensor y = x.clone();
+    apply_dropout_(y, 0.25, in_place);
+    CHECK(bitwise_equal(y, expected));
+    CHECK(in_place.offset() == for_mask.offset());
+  }
 }
 
 TEST_CASE("dropout masks in a batch window: each image draws its rows of the whole batch's mask") {
@@ -78,7 +99,7 @@ TEST_CASE("dropout masks in a batch window: each image draws its rows of the who
     Generator whole_generator(77);
     whole_generator.advance(3);
     const Tensor whole = dropout_mask({6, per_image}, 0.4, whole_generator);
-    CHECK(whole_generator.offset() == 3 + 6 * static_cast<std::uint64_t>((per_image + 3) / 4));
+    CHECK(whole_generator.offset() == 3 + 6 * static_cast<std::uint64_t>((per_image + 7) / 8));
     std::vector<Tensor> parts;
     for (std::int64_t first : {0, 2, 3}) {  // images [0, 2), [2, 3), [3, 6)
       const std::int64_t count = first == 0 ? 2 : first == 2 ? 1 : 3;
