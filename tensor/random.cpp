@@ -166,57 +166,67 @@ DropoutRate dropout_rate(double probability, const char* op) {
   return {threshold, 65536.0 / static_cast<double>(65536 - threshold)};
 }
 
+// The multipliers of one group of 64 elements: element 8k + b of the group is the 16-bit
+// half k % 2 of word k / 2 of block b (blocks computed `lanes` = 8 at a time), so each run of
+// eight elements compares one vector of eight lanes and the stores are contiguous.
+constexpr std::int64_t dropout_group = 8 * lanes;
+template <class T>
+void dropout_multipliers(std::uint64_t seed, std::uint64_t first_block, std::uint32_t threshold, T keep,
+                         T* multipliers) {
+  const Blocks blocks = blocks_at(seed, first_block);
+  for (int k = 0; k < 8; ++k)
+    for (int block = 0; block < lanes; ++block) {
+      const std::uint32_t half = (blocks.word[k / 2][block] >> (16 * (k % 2))) & 0xFFFFu;
+      multipliers[k * lanes + block] = half >= threshold ? keep : T(0);
+    }
+}
+
 // Visits the inverted-dropout multipliers of a tensor of `shape` (random.hpp: dropout_mask
-// for their layout) as body(element, kept): a pure function of (seed, counter, position),
-// in parallel. `first` and `blocks_per_row` as Generator::advance_rows returned them.
-template <class Body>
-void for_each_dropout_draw(const Shape& shape, std::int64_t count, std::uint32_t threshold, std::uint64_t seed,
-                           std::uint64_t first, std::uint64_t blocks_per_row, Body&& body) {
-  constexpr std::int64_t per_block = 8, per_group = per_block * lanes;  // random_grain is a multiple
+// for their layout) as body(first element, count, multipliers), a group at a time, in
+// parallel: a pure function of (seed, counter, position). `first` and `blocks_per_row` as
+// Generator::advance_rows returned them.
+template <class T, class Body>
+void for_each_dropout_group(const Shape& shape, std::int64_t count, std::uint32_t threshold, T keep, std::uint64_t seed,
+                            std::uint64_t first, std::uint64_t blocks_per_row, Body&& body) {
   const std::int64_t rows = shape.empty() ? 1 : shape[0], per_row = rows > 0 ? count / rows : 0;
-  if (per_row % per_block == 0) {  // rows end on block boundaries: element i is in block i / 8
+  constexpr auto blocks_per_group = static_cast<std::uint64_t>(lanes);
+  if (per_row % dropout_group == 0) {  // rows of whole groups: group g of the tensor is at block first + 8g
     parallel_for(count, random_grain, [&](std::int64_t begin, std::int64_t end) {
-      for (std::int64_t i = begin; i < end; i += per_group) {
-        const Blocks blocks = blocks_at(seed, first + static_cast<std::uint64_t>(i / per_block));
-        bool kept[per_group];
-        for (std::int64_t lane = 0; lane < lanes; ++lane)
-          for (std::int64_t word = 0; word < 4; ++word) {
-            const std::uint32_t bits = blocks.word[word][lane];
-            kept[lane * per_block + 2 * word] = (bits & 0xFFFFu) >= threshold;
-            kept[lane * per_block + 2 * word + 1] = (bits >> 16) >= threshold;
-          }
-        const std::int64_t group = std::min(per_group, end - i);
-        body(i, group, kept);
+      alignas(64) T multipliers[dropout_group];
+      for (std::int64_t i = begin; i < end; i += dropout_group) {
+        dropout_multipliers(seed, first + static_cast<std::uint64_t>(i / dropout_group) * blocks_per_group, threshold,
+                            keep, multipliers);
+        body(i, std::min(dropout_group, end - i), multipliers);
       }
     });
     return;
   }
   parallel_for(rows, 1, [&](std::int64_t begin, std::int64_t end) {
+    alignas(64) T multipliers[dropout_group];
     for (std::int64_t row = begin; row < end; ++row)
-      for (std::int64_t e = 0; e < per_row; e += per_block) {
-        const auto words =
-            block_at(seed, first + static_cast<std::uint64_t>(row) * blocks_per_row + static_cast<std::uint64_t>(e / per_block));
-        bool kept[per_block];
-        for (std::int64_t k = 0; k < per_block; ++k)
-          kept[k] = ((words[static_cast<std::size_t>(k / 2)] >> (16 * (k % 2))) & 0xFFFFu) >= threshold;
-        body(row * per_row + e, std::min(per_block, per_row - e), kept);
+      for (std::int64_t e = 0; e < per_row; e += dropout_group) {
+        dropout_multipliers(seed, first + static_cast<std::uint64_t>(row) * blocks_per_row +
+                                      static_cast<std::uint64_t>(e / dropout_group) * blocks_per_group,
+                            threshold, keep, multipliers);
+        body(row * per_row + e, std::min(dropout_group, per_row - e), multipliers);
       }
   });
 }
 
-// Draws the multipliers of `shape` from the generator (advancing it) and hands each run of
-// elements to body(T* data, first element, count, kept flags, keep scale as T).
+// Draws the multipliers of `shape` from the generator (advancing it) and hands each group to
+// apply<T>(first element, count, multipliers).
 template <class Apply>
 void draw_dropout(const Shape& shape, std::int64_t count, double probability, Generator& generator, const char* op,
                   DType dtype, Apply&& apply) {
   const DropoutRate rate = dropout_rate(probability, op);
   const std::int64_t rows = shape.empty() ? 1 : shape[0], per_row = rows > 0 ? count / rows : 0;
-  const auto blocks_per_row = static_cast<std::uint64_t>((per_row + 7) / 8);
+  const auto blocks_per_row = static_cast<std::uint64_t>((per_row + dropout_group - 1) / dropout_group * lanes);
   const std::uint64_t first = generator.advance_rows(rows, blocks_per_row);
   dispatch_floating(dtype, op, [&]<class T>() {
-    const T keep = static_cast<T>(rate.keep_scale);
-    for_each_dropout_draw(shape, count, rate.threshold, generator.seed(), first, blocks_per_row,
-                          [&](std::int64_t at, std::int64_t n, const bool* kept) { apply.template operator()<T>(at, n, kept, keep); });
+    for_each_dropout_group(shape, count, rate.threshold, static_cast<T>(rate.keep_scale), generator.seed(), first,
+                           blocks_per_row, [&](std::int64_t at, std::int64_t n, const T* multipliers) {
+                             apply.template operator()<T>(at, n, multipliers);
+                           });
   });
 }
 
@@ -226,9 +236,8 @@ Tensor dropout_mask(const Shape& shape, double probability, Generator& generator
   check(is_floating(dtype), "dropout_mask", "dtype must be floating, got ", dtype_name(dtype));
   Tensor mask = Tensor::empty(shape, dtype);
   draw_dropout(shape, mask.numel(), probability, generator, "dropout_mask", dtype,
-               [&]<class T>(std::int64_t at, std::int64_t n, const bool* kept, T keep) {
-                 T* data = mask.data<T>() + at;
-                 for (std::int64_t e = 0; e < n; ++e) data[e] = kept[e] ? keep : T(0);
+               [&]<class T>(std::int64_t at, std::int64_t n, const T* multipliers) {
+                 std::copy(multipliers, multipliers + n, mask.data<T>() + at);
                });
   return mask;
 }
@@ -237,9 +246,9 @@ Tensor& apply_dropout_(Tensor& x, double probability, Generator& generator) {
   check(x.defined() && is_floating(x.dtype()), "apply_dropout_", "needs a floating tensor");
   check(x.is_contiguous(), "apply_dropout_", "tensor of shape ", shape_string(x.shape()), " is not contiguous");
   draw_dropout(x.shape(), x.numel(), probability, generator, "apply_dropout_", x.dtype(),
-               [&]<class T>(std::int64_t at, std::int64_t n, const bool* kept, T keep) {
+               [&]<class T>(std::int64_t at, std::int64_t n, const T* multipliers) {
                  T* data = x.data<T>() + at;
-                 for (std::int64_t e = 0; e < n; ++e) data[e] *= kept[e] ? keep : T(0);  // NaN stays NaN, as in mul
+                 for (std::int64_t e = 0; e < n; ++e) data[e] *= multipliers[e];  // NaN stays NaN, as in mul
                });
   x.bump_version();
   return x;

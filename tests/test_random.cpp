@@ -49,21 +49,21 @@ TEST_CASE("the vectorised draws equal the scalar single-value functions, element
   for (std::size_t i = 0; i < values.size(); ++i) CHECK(values[i] == uniform_at(5, (std::uint64_t{1} << 32) - 4, i));
 }
 
-TEST_CASE("dropout masks: eight 16-bit draws per Philox block, each image's row from a new block, the asked rate, 0 or 1/(1-q)") {
+TEST_CASE("dropout masks: eight 16-bit draws per Philox block in groups of 64 elements, each image's row from a new block, the asked rate, 0 or 1/(1-q)") {
   // Against the scalar block function (checked above on the known-answer vectors).
   const std::uint64_t seed = 0xfeedULL;
   Generator generator(seed);
   generator.advance(5);
-  const auto mask = dropout_mask({3, 43}, 0.3, generator, DType::Float64).to_vector<double>();
-  CHECK(generator.offset() == 5 + 3 * 6);  // a row of 43 takes 6 blocks
-  const std::uint32_t threshold = 19661;   // round(0.3 · 65536)
+  const auto mask = dropout_mask({3, 75}, 0.3, generator, DType::Float64).to_vector<double>();
+  CHECK(generator.offset() == 5 + 3 * 16);  // a row of 75 takes two groups of 8 blocks
+  const std::uint32_t threshold = 19661;    // round(0.3 · 65536)
   const double keep = 65536.0 / (65536 - 19661);
   for (std::size_t i = 0; i < mask.size(); ++i) {
-    const std::size_t row = i / 43, element = i % 43;
-    const std::uint64_t counter = 5 + row * 6 + element / 8;
+    const std::size_t row = i / 75, element = i % 75, group = element / 64, k = element % 64 / 8, block = element % 8;
+    const std::uint64_t counter = 5 + row * 16 + group * 8 + block;
     const auto words = philox4x32({static_cast<std::uint32_t>(counter), static_cast<std::uint32_t>(counter >> 32), 0, 0},
                                   {static_cast<std::uint32_t>(seed), static_cast<std::uint32_t>(seed >> 32)});
-    const std::uint32_t half = (words[element % 8 / 2] >> (16 * (element % 2))) & 0xFFFFu;
+    const std::uint32_t half = (words[k / 2] >> (16 * (k % 2))) & 0xFFFFu;
     CHECK(mask[i] == (half < threshold ? 0.0 : keep));
   }
   Generator many(9);
@@ -77,7 +77,7 @@ TEST_CASE("dropout masks: eight 16-bit draws per Philox block, each image's row 
 }
 
 TEST_CASE("apply_dropout_ multiplies by the mask in place, bit for bit, and draws the same counters") {
-  for (const Shape& shape : std::vector<Shape>{{4, 7, 9}, {2, 1000}, {3, 5}, {100003}}) {
+  for (const Shape& shape : std::vector<Shape>{{4, 7, 9}, {2, 1000}, {3, 5}, {2, 4, 64}, {100003}}) {
     CAPTURE(shape_string(shape));
     Generator for_mask(21), in_place(21);
     for_mask.advance(7), in_place.advance(7);
@@ -93,13 +93,13 @@ TEST_CASE("apply_dropout_ multiplies by the mask in place, bit for bit, and draw
 }
 
 TEST_CASE("dropout masks in a batch window: each image draws its rows of the whole batch's mask") {
-  // Rows of 15 elements (not whole blocks) and of 16 (whole blocks, the fast path).
-  for (std::int64_t per_image : {15, 16}) {
+  // Rows of 15 and 100 elements (not whole groups) and of 128 (whole groups, the fast path).
+  for (std::int64_t per_image : {15, 100, 128}) {
     CAPTURE(per_image);
     Generator whole_generator(77);
     whole_generator.advance(3);
     const Tensor whole = dropout_mask({6, per_image}, 0.4, whole_generator);
-    CHECK(whole_generator.offset() == 3 + 6 * static_cast<std::uint64_t>((per_image + 7) / 8));
+    CHECK(whole_generator.offset() == 3 + 6 * static_cast<std::uint64_t>((per_image + 63) / 64 * 8));
     std::vector<Tensor> parts;
     for (std::int64_t first : {0, 2, 3}) {  // images [0, 2), [2, 3), [3, 6)
       const std::int64_t count = first == 0 ? 2 : first == 2 ? 1 : 3;
