@@ -195,6 +195,36 @@ void binary_kernel(const Tensor& a, const Tensor& b, Tensor& output, const Funct
   }
   const Tensor expanded_a = a.expand(output.shape());
   const Tensor expanded_b = b.expand(output.shape());
+  // Broadcasts whose last axes are contiguous or constant in each operand (a per-channel
+  // bias or time embedding added to NCHW: rows of H·W against one value) run row by row
+  // through the vector kernel.
+  Shape shape = output.shape();
+  std::array<Strides, 3> strides{output.strides(), expanded_a.strides(), expanded_b.strides()};
+  coalesce_axes(shape, strides);
+  constexpr std::int64_t shortest_row = 16;
+  const auto row_kind = [](std::int64_t stride) { return stride == 0 || stride == 1; };
+  if (!use_reference_kernels() && !shape.empty() && shape.back() >= shortest_row && strides[0].back() == 1 &&
+      row_kind(strides[1].back()) && row_kind(strides[2].back())) {
+    const std::int64_t row = shape.back(), rows = count / row;
+    const Shape outer(shape.begin(), shape.end() - 1);
+    std::array<Strides, 3> outer_strides;
+    for (std::size_t operand = 0; operand < 3; ++operand)
+      outer_strides[operand].assign(strides[operand].begin(), strides[operand].end() - 1);
+    // One of the two runs along the row at least: the output's last axis is some operand's.
+    const bool a_row = strides[1].back() == 1, b_row = strides[2].back() == 1;
+    parallel_for(rows, std::max<std::int64_t>(1, elementwise_grain / row), [&](std::int64_t begin, std::int64_t end) {
+      strided_for_each<3>(outer, {&outer_strides[0], &outer_strides[1], &outer_strides[2]}, begin, end,
+                          [&](const std::array<std::int64_t, 3>& at) {
+        const T* row_a = pointer_a + at[1];
+        const T* row_b = pointer_b + at[2];
+        T* row_out = out + at[0];
+        if (a_row && b_row) binary_contiguous<T, Operand::Contiguous, Operand::Contiguous>(row_a, row_b, row_out, row, function);
+        else if (a_row) binary_contiguous<T, Operand::Contiguous, Operand::Scalar>(row_a, row_b, row_out, row, function);
+        else binary_contiguous<T, Operand::Scalar, Operand::Contiguous>(row_a, row_b, row_out, row, function);
+      });
+    });
+    return;
+  }
   parallel_for(count, elementwise_grain, [&](std::int64_t begin, std::int64_t end) {
     strided_for_each<3>(output.shape(), {&output.strides(), &expanded_a.strides(), &expanded_b.strides()}, begin,
                         end, [&](const std::array<std::int64_t, 3>& at) {

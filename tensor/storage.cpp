@@ -1,6 +1,7 @@
 #include "tensor/storage.hpp"
 
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -16,14 +17,19 @@ namespace {
 
 // Large buffers come straight from mmap and are kept after release, to be handed out again
 // for the same size. A training step allocates the same shapes every time; without the
-// cache each fresh buffer is page-faulted in on first touch, which halves the bandwidth of
-// every elementwise op on big tensors.
+// cache each fresh buffer is page-faulted in (and zeroed by the kernel) on first touch,
+// which halves the bandwidth of every elementwise op on big tensors.
 //
-// The cache never lets live + cached bytes exceed the most ever live at once: a miss first
-// unmaps the oldest cached buffers. A cache keyed by size alone would otherwise keep, for
-// every size, as many buffers as were ever live together (about 20% more than the peak in
-// a U-Net training step), and glibc's heap would keep more (fragmentation): mmap/munmap
-// makes the process's resident memory follow live memory.
+// The cache never lets live + cached bytes exceed the most ever live at once. Within that
+// bound the cached pages are a pool: a request that no cached buffer matches maps fresh
+// pages while there is room, and otherwise is built from cached pages without faulting
+// any: a larger buffer is split (its tail stays cached), or the largest cached buffers are
+// moved side by side into one range with mremap (which moves pages, not bytes). Only what
+// the pool cannot cover is faulted in, and the oldest cached buffers are unmapped when the
+// bound is passed. A cache keyed by size alone would keep, for every size, as many buffers
+// as were ever live together (about 20% more than the peak in a U-Net training step), and
+// glibc's heap would keep more (fragmentation): the process's resident memory follows the
+// peak of live memory.
 class BufferCache {
  public:
   static constexpr std::size_t smallest_mapped = std::size_t{1} << 18;
@@ -36,18 +42,9 @@ class BufferCache {
       return buffer;
     }
     std::lock_guard lock(mutex_);
-    auto found = by_size_.find(bytes);
-    if (found != by_size_.end()) {
-      void* buffer = found->second.back()->buffer;
-      forget(found, found->second.back());
-      return buffer;
-    }
-    // A miss reshapes a cached mapping rather than mapping fresh memory: mremap keeps the
-    // pages it already has, so only the growth (if any) is faulted in and zeroed by the
-    // kernel. Best fit first: the smallest cached buffer at least this large is shrunk in
-    // place (its tail goes back to the system); failing that, the largest smaller one grows.
-    void* buffer = reshape_cached(bytes);
+    if (auto found = by_size_.find(bytes); found != by_size_.end()) return take_entry(found).buffer;
     const std::size_t limit = most_ever_live_.load();
+    void* buffer = live_bytes_.load() + cached_bytes_ > limit ? assemble_from_cache(bytes) : nullptr;
     while (!oldest_first_.empty() && live_bytes_.load() + cached_bytes_ > limit) unmap_oldest();
     if (buffer) return buffer;
     buffer = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -82,6 +79,7 @@ class BufferCache {
   void release() {
     std::lock_guard lock(mutex_);
     release_all();
+    most_ever_live_ = live_bytes_.load();  // the bound is learnt again from here
   }
 
  private:
@@ -99,21 +97,53 @@ class BufferCache {
       }
     }
   }
-  // Under the mutex: a cached buffer remapped to `bytes`, or nullptr when nothing is cached
-  // (or the kernel refuses the remap; the buffer is then unmapped).
-  void* reshape_cached(std::size_t bytes) {
+  // Under the mutex: `bytes` (whole pages) made of cached pages, the rest fresh, or nullptr
+  // when nothing is cached or the kernel refuses a mapping.
+  void* assemble_from_cache(std::size_t bytes) {
     if (by_size_.empty()) return nullptr;
-    auto chosen = by_size_.lower_bound(bytes);
-    if (chosen == by_size_.end()) chosen = std::prev(chosen);
-    const Entries::iterator entry = chosen->second.back();
-    const Entry taken = *entry;
-    forget(chosen, entry);
-    void* buffer = mremap(taken.buffer, taken.bytes, bytes, MREMAP_MAYMOVE);
-    if (buffer == MAP_FAILED) {
-      munmap(taken.buffer, taken.bytes);
+    auto larger = by_size_.lower_bound(bytes);
+    if (larger != by_size_.end()) {  // the best fit, split
+      const Entry taken = take_entry(larger);
+      keep_or_unmap(static_cast<char*>(taken.buffer) + bytes, taken.bytes - bytes);
+      return taken.buffer;
+    }
+    // The largest buffers moved into one reserved range, in order; a tail of fresh pages.
+    char* range = static_cast<char*>(mmap(nullptr, bytes, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0));
+    if (range == MAP_FAILED) return nullptr;
+    std::size_t filled = 0;
+    while (filled < bytes && !by_size_.empty()) {
+      const Entry taken = take_entry(std::prev(by_size_.end()));
+      const std::size_t used = std::min(taken.bytes, bytes - filled);
+      keep_or_unmap(static_cast<char*>(taken.buffer) + used, taken.bytes - used);
+      if (mremap(taken.buffer, used, used, MREMAP_MAYMOVE | MREMAP_FIXED, range + filled) == MAP_FAILED) {
+        munmap(taken.buffer, used);
+        break;
+      }
+      filled += used;
+    }
+    if (filled < bytes && mmap(range + filled, bytes - filled, PROT_READ | PROT_WRITE,
+                               MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == MAP_FAILED) {
+      munmap(range, bytes);
       return nullptr;
     }
-    return buffer;
+    return range;
+  }
+  Entry take_entry(std::map<std::size_t, std::vector<Entries::iterator>>::iterator same_size) {
+    const Entries::iterator entry = same_size->second.back();
+    const Entry taken = *entry;
+    forget(same_size, entry);
+    return taken;
+  }
+  // The tail of a split buffer stays cached when large enough to be worth a mapping.
+  void keep_or_unmap(void* tail, std::size_t bytes) {
+    if (bytes == 0) return;
+    if (bytes < smallest_mapped) {
+      munmap(tail, bytes);
+      return;
+    }
+    oldest_first_.push_front({tail, bytes});  // first to go when the bound is passed
+    by_size_[bytes].push_back(oldest_first_.begin());
+    cached_bytes_ += bytes;
   }
   // Removes one cached entry from both indexes (the caller owns its mapping now).
   void forget(std::map<std::size_t, std::vector<Entries::iterator>>::iterator same_size, Entries::iterator entry) {
@@ -137,7 +167,7 @@ class BufferCache {
   std::map<std::size_t, std::vector<Entries::iterator>> by_size_;  // the same, by size
   std::size_t cached_bytes_ = 0;
   std::atomic<std::size_t> live_bytes_{0}, peak_live_bytes_{0};
-  std::atomic<std::size_t> most_ever_live_{0};  // the cache's limit; never reset
+  std::atomic<std::size_t> most_ever_live_{0};  // the cache's bound; reset by release()
 };
 
 BufferCache& buffer_cache() {
@@ -146,7 +176,10 @@ BufferCache& buffer_cache() {
 }
 
 std::size_t rounded_size(std::size_t bytes) {
+  // Mapped buffers are whole pages (the cache splits and moves them page by page);
   // aligned_alloc wants a multiple of the alignment; never zero.
+  static const auto page = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
+  if (bytes >= BufferCache::smallest_mapped) return (bytes + page - 1) / page * page;
   const std::size_t rounded = (bytes + Storage::alignment - 1) / Storage::alignment * Storage::alignment;
   return rounded == 0 ? Storage::alignment : rounded;
 }

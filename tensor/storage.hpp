@@ -39,6 +39,6 @@ struct MemoryStatistics {
 };
 MemoryStatistics memory_statistics();
 void reset_peak_memory();            // peak := live
-void release_cached_memory();        // returns every cached buffer to the system
+void release_cached_memory();        // returns every cached buffer to the system; the cache learns its bound (the peak of live bytes) anew
 
 }  // namespace ddpm

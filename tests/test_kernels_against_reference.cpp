@@ -57,6 +57,16 @@ void add_elementwise_cases(std::vector<KernelCase>& table) {
   }
   const Tensor rows = random_tensor({5, 1, 9}, 23, DType::Float32), columns = random_tensor({4, 1}, 24, DType::Float32);
   table.push_back({"add broadcast", [=] { return Results{add(rows, columns)}; }, {}, 0, 1e-6});
+  // Broadcasts along rows of at least 16 (a per-channel value added to NCHW, a bias added to
+  // [N, HW, C]), which run row by row through the vector kernel.
+  const Tensor nchw = random_tensor({3, 5, 4, 6}, 25, DType::Float32);
+  const Tensor per_channel = random_tensor({1, 5, 1, 1}, 26, DType::Float32);
+  const Tensor per_image_channel = random_tensor({3, 5, 1, 1}, 27, DType::Float32);
+  const Tensor tokens = random_tensor({2, 7, 20}, 28, DType::Float32), bias = random_tensor({20}, 29, DType::Float32);
+  table.push_back({"add [3, 5, 4, 6] + [1, 5, 1, 1]", [=] { return Results{add(nchw, per_channel)}; }, {}, 0, 1e-6});
+  table.push_back({"sub [3, 5, 1, 1] - [3, 5, 4, 6]", [=] { return Results{sub(per_image_channel, nchw)}; }, {}, 0, 1e-6});
+  table.push_back({"mul [2, 7, 20] * [20]", [=] { return Results{mul(tokens, bias)}; }, {}, 0, 1e-6});
+  table.push_back({"div [20] / transposed [2, 7, 20]", [=] { return Results{div(bias, as_transposed_storage(tokens))}; }, {}, 0, 1e-6});
 }
 
 // Strided copies (clone of a view): whole rows where the last axes are contiguous on both
