@@ -1,5 +1,6 @@
 // conv2d: the input and weight gradients are the two other GEMM-based kernels of
 // tensor/convolution; the bias gradient is the output gradient summed over N, H, W.
+#include "autograd/convolution_options.hpp"
 #include "autograd/functions.hpp"
 #include "tensor/convolution.hpp"
 
@@ -10,7 +11,7 @@ Variable conv2d(const Variable& input, const Variable& weight, const Variable& b
   SavedTensor saved_input(input.value(), "conv2d"), saved_weight(weight.value(), "conv2d");
   const bool need_input = input.requires_grad(), need_weight = weight.requires_grad();
   const bool need_bias = has_bias && bias.requires_grad();
-  Tensor output = conv2d(input.value(), weight.value(), has_bias ? bias.value() : Tensor(), options);
+  Tensor output = conv2d(input.value(), weight.value(), has_bias ? bias.value() : Tensor(), forward_options(options, weight));
   std::vector<Variable> inputs = {input, weight};
   if (has_bias) inputs.push_back(bias);
   return Variable::from_op(output, "conv2d", inputs, [=](const Tensor& g) {

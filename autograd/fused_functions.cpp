@@ -3,6 +3,7 @@
 // training step the normalised activations, the dropout masks and the dropped-out copies
 // are about a third of everything saved for backward, and all of them are cheap to
 // recompute from the block's input, the group statistics and the RNG counters.
+#include "autograd/convolution_options.hpp"
 #include "autograd/functions.hpp"
 #include "tensor/convolution.hpp"
 #include "tensor/elementwise.hpp"
@@ -49,7 +50,7 @@ Variable group_norm_silu_conv2d(const Variable& input, const NormalizationOption
     apply_dropout_(activation, p, *dropout_generator);
   }
   const bool has_bias = bias.defined();
-  Tensor output = conv2d(activation, weight.value(), has_bias ? bias.value() : Tensor(), options);
+  Tensor output = conv2d(activation, weight.value(), has_bias ? bias.value() : Tensor(), forward_options(options, weight));
   activation = Tensor();
 
   SavedTensor saved_input(input.value(), "group_norm_silu_conv2d"), saved_gamma(gamma.value(), "group_norm_silu_conv2d"),

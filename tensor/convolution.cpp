@@ -38,8 +38,9 @@ void check_same_dtype(const char* op, const Tensor& a, const Tensor& b) {
 // unpadded [N, Ci, H, W]. Both the forward and the stride-1 input gradient (on the
 // transposed geometry) run here; pad_width is the columns' padding (g.padding the rows').
 template <class T>
-void correlate(const Geometry& g, std::int64_t pad_width, const Tensor& x, const T* weight, const T* bias, T* output) {
-  if (winograd_suits(g)) return correlate_winograd<T>(g, x.data<T>(), weight, bias, output);
+void correlate(const Geometry& g, std::int64_t pad_width, const Tensor& x, const T* weight, const T* bias, T* output,
+               WeightLifetime lifetime) {
+  if (winograd_suits(g)) return correlate_winograd<T>(g, x.data<T>(), weight, bias, output, lifetime);
   if (shifted_convolution_suits(g.out_channels, g.in_channels * g.kernel_area()))
     return correlate_shifted<T>({x.data<T>(), g.batch, g.in_channels, g.height, g.width, g.padding, pad_width},
                                 {g.kernel_height, g.kernel_width, g.stride, g.dilation}, g.out_height, g.out_width,
@@ -74,7 +75,8 @@ Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias, con
   const Tensor x = input.contiguous(), w = weight.contiguous();
   const Tensor b = bias.defined() ? bias.contiguous() : Tensor();
   dispatch_floating(input.dtype(), "conv2d", [&]<class T>() {
-    correlate<T>(g, g.padding, x, w.data<T>(), b.defined() ? b.data<T>() : nullptr, output.data<T>());
+    correlate<T>(g, g.padding, x, w.data<T>(), b.defined() ? b.data<T>() : nullptr, output.data<T>(),
+                 options.reuse_weight_transform ? WeightLifetime::Lasting : WeightLifetime::ThisCall);
   });
   return output;
 }
@@ -96,7 +98,8 @@ Tensor conv2d_input_gradient(const Tensor& output_gradient, const Tensor& weight
     // Stride 1: the forward correlation of dY with the rotated, transposed kernel.
     if (g.stride == 1 && transposed_padding_height(g) >= 0 && transposed_padding_width(g) >= 0) {
       const std::vector<T> rotated = rotated_transposed_weight(w.data<T>(), g);  // [Ci, Co, KH, KW]
-      return correlate<T>(transposed_geometry(g), transposed_padding_width(g), dy, rotated.data(), nullptr, dx);
+      return correlate<T>(transposed_geometry(g), transposed_padding_width(g), dy, rotated.data(), nullptr, dx,
+                          WeightLifetime::ThisCall);
     }
     // Strided: the shifted path computes each phase of the stride as a correlation; with too
     // few channels for it, columns and col2im.

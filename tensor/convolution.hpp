@@ -14,6 +14,10 @@ struct Convolution2dOptions {
   std::int64_t stride = 1;
   std::int64_t padding = 0;
   std::int64_t dilation = 1;
+  // Whether the weights are likely to come again unchanged (inference): a convolution may
+  // then keep its transformed weights between calls (Winograd, checked against a copy of
+  // the weights, never stale). Autograd clears it for weights that are being trained.
+  bool reuse_weight_transform = true;
 };
 
 // input [N, Ci, H, W], weight [Co, Ci, KH, KW], bias [Co] or undefined -> [N, Co, OH, OW].

@@ -468,3 +468,26 @@ TEST_CASE("an empty batch gives empty results (and zero weight gradients), never
 }
 
 }  // namespace ddpm::testing
+
+namespace ddpm::testing {
+
+TEST_CASE("Winograd's kept weight transforms are reused for the same weights and never serve changed ones") {
+  const Tensor x = random_tensor({2, 16, 9, 9}, 61, DType::Float32);
+  Tensor weight = random_tensor({16, 16, 3, 3}, 62, DType::Float32);
+  const Tensor bias = random_tensor({16}, 63, DType::Float32);
+  const Tensor first = conv2d(x, weight, bias, {1, 1, 1});
+  CHECK(bitwise_equal(conv2d(x, weight, bias, {1, 1, 1}), first));  // the kept transform: the same bits
+  // A change in place through the data pointer, which no version counter sees: the cache
+  // compares the weights themselves.
+  weight.data<float>()[5] += 0.5f;
+  const Tensor changed = conv2d(x, weight, bias, {1, 1, 1});
+  Tensor expected;
+  {
+    ReferenceKernels reference;
+    expected = conv2d(x, weight, bias, {1, 1, 1});
+  }
+  CHECK(!bitwise_equal(changed, first));
+  CHECK(closeness(changed, expected, 1e-5, 1e-4) <= 1.0);
+}
+
+}  // namespace ddpm::testing

@@ -27,8 +27,12 @@ bool winograd_suits(const Geometry& g);
 // weight: [out_channels, in_channels, 3, 3]; out: [batch, out_channels, out_height,
 // out_width]; bias may be null. Each output is summed within one task in a fixed order:
 // the same bits for any thread count.
+// Lasting: the weights are a model's, likely to come again unchanged (their transform may be
+// kept, winograd.cpp); ThisCall: a temporary (the input gradient's rotated kernel).
+enum class WeightLifetime { Lasting, ThisCall };
 template <class T>
-void correlate_winograd(const Geometry& g, const T* input, const T* weight, const T* bias, T* out);
+void correlate_winograd(const Geometry& g, const T* input, const T* weight, const T* bias, T* out,
+                        WeightLifetime lifetime = WeightLifetime::Lasting);
 
 // The weight gradient of the same correlation:
 // weight_gradient[o, c, kh, kw] = Σ_{n, y, x} output_gradient[n, o, y, x] · input[n, c, y + kh − padding, x + kw − padding]

@@ -226,25 +226,19 @@ inline std::int64_t images_per_group(std::int64_t batch, std::int64_t tiles_per_
                                   (batch + 2 * threads - 1) / (2 * threads));
 }
 
-// A task converts a group of images to channels-last, then runs chunks of its tiles
-// through the three steps: input transform, 16 GEMMs, output transform into NCHW. The
-// arguments are those of correlate_winograd (winograd.hpp), with the kernel.
+// The transformed kernels as the B operand of the 16 GEMMs: for point ξ and panel j of nr
+// outputs, [channels, nr] with zeros past the last output; points · output_stride ·
+// channels values. A function of the weights and the layout only, so a caller whose
+// weights do not change (sampling) can keep it (winograd.cpp does).
 template <class Vector>
-void correlate(const Microkernel<typename Vector::value_type>& kernel, const typename Vector::value_type* input,
-               std::int64_t batch, std::int64_t channels, std::int64_t height, std::int64_t width,
-               std::int64_t padding, std::int64_t outputs, const typename Vector::value_type* weight,
-               const typename Vector::value_type* bias, typename Vector::value_type* out) {
+AlignedBuffer<typename Vector::value_type> pack_transformed_weights(const WinogradLayout<Vector>& layout,
+                                                                    std::int64_t channels, std::int64_t outputs,
+                                                                    const typename Vector::value_type* weight) {
   using T = typename Vector::value_type;
-  constexpr std::int64_t lanes = Vector::size;
-  const WinogradLayout<Vector> layout(kernel, channels, height, width, padding, outputs);
-  const TileGrid& grid = layout.grid;
-  const std::int64_t mr = kernel.mr, nr = kernel.nr, panels = layout.panels;
-  const std::int64_t channel_stride = layout.channel_stride, output_stride = layout.output_stride;
-
-  // The transformed kernels as the B operand of the 16 GEMMs, packed once: for point ξ and
-  // panel j of nr outputs, [channels, nr] with zeros past the last output.
-  AlignedBuffer<T> packed(static_cast<std::size_t>(points * output_stride * channels));
-  std::fill(packed.data, packed.data + points * output_stride * channels, T(0));
+  const std::int64_t nr = layout.kernel.nr, panels = layout.panels;
+  const std::int64_t values = points * layout.output_stride * channels;
+  AlignedBuffer<T> packed(static_cast<std::size_t>(values));
+  std::fill(packed.data, packed.data + values, T(0));
   parallel_for(outputs, 8, [&](std::int64_t begin, std::int64_t end) {
     T u[points];
     for (std::int64_t o = begin; o < end; ++o)
@@ -254,6 +248,24 @@ void correlate(const Microkernel<typename Vector::value_type>& kernel, const typ
           packed.data[((point * panels + o / nr) * channels + c) * nr + o % nr] = u[point];
       }
   });
+  return packed;
+}
+
+// A task converts a group of images to channels-last, then runs chunks of its tiles
+// through the three steps: input transform, 16 GEMMs, output transform into NCHW. The
+// arguments are those of correlate_winograd (winograd.hpp), with the kernel, and the
+// weights packed by pack_transformed_weights for the same layout.
+template <class Vector>
+void correlate_packed(const Microkernel<typename Vector::value_type>& kernel, const typename Vector::value_type* input,
+                      std::int64_t batch, std::int64_t channels, std::int64_t height, std::int64_t width,
+                      std::int64_t padding, std::int64_t outputs, const typename Vector::value_type* packed_weights,
+                      const typename Vector::value_type* bias, typename Vector::value_type* out) {
+  using T = typename Vector::value_type;
+  constexpr std::int64_t lanes = Vector::size;
+  const WinogradLayout<Vector> layout(kernel, channels, height, width, padding, outputs);
+  const TileGrid& grid = layout.grid;
+  const std::int64_t mr = kernel.mr, nr = kernel.nr, panels = layout.panels;
+  const std::int64_t channel_stride = layout.channel_stride, output_stride = layout.output_stride;
 
   std::vector<T> biases(static_cast<std::size_t>(output_stride), T(0));  // zeros past the last output
   if (bias) std::copy(bias, bias + outputs, biases.begin());
@@ -280,7 +292,7 @@ void correlate(const Microkernel<typename Vector::value_type>& kernel, const typ
       // M_ξ[tiles, outputs] = V_ξ[tiles, channels] · U_ξ[channels, outputs], V read in place.
       for (std::int64_t point = 0; point < points; ++point)
         for (std::int64_t panel = 0; panel < panels; ++panel) {
-          const T* b_panel = packed.data + (point * panels + panel) * channels * nr;
+          const T* b_panel = packed_weights + (point * panels + panel) * channels * nr;
           for (std::int64_t row = 0; row < count; row += mr) {
             const std::int64_t rows = std::min(mr, count - row);
             std::int64_t row_offsets[max_rows];
@@ -335,6 +347,17 @@ void correlate(const Microkernel<typename Vector::value_type>& kernel, const typ
       }
     }
   });
+}
+
+// correlate_packed with the weights packed for this call.
+template <class Vector>
+void correlate(const Microkernel<typename Vector::value_type>& kernel, const typename Vector::value_type* input,
+               std::int64_t batch, std::int64_t channels, std::int64_t height, std::int64_t width,
+               std::int64_t padding, std::int64_t outputs, const typename Vector::value_type* weight,
+               const typename Vector::value_type* bias, typename Vector::value_type* out) {
+  const WinogradLayout<Vector> layout(kernel, channels, height, width, padding, outputs);
+  const auto packed = pack_transformed_weights(layout, channels, outputs, weight);
+  correlate_packed<Vector>(kernel, input, batch, channels, height, width, padding, outputs, packed.data, bias, out);
 }
 
 // dU_ξ[c, o] = Σ_tiles V_ξ[tile, c] · dM_ξ[tile, o] with dM = A dY Aᵀ the output gradient's

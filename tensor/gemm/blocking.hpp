@@ -78,6 +78,8 @@ struct AlignedBuffer {
   ~AlignedBuffer() { std::free(data); }
   AlignedBuffer(const AlignedBuffer&) = delete;
   AlignedBuffer& operator=(const AlignedBuffer&) = delete;
+  AlignedBuffer(AlignedBuffer&& other) noexcept : data(other.data) { other.data = nullptr; }
+  AlignedBuffer& operator=(AlignedBuffer&&) = delete;
   T* data;
 };
 

@@ -31,14 +31,18 @@ inline Layout check_inputs(const char* op, const Tensor& input, std::int64_t gro
   return {input.size(0), channels, groups, channels / groups, input.size(2) * input.size(3)};
 }
 
-// Σ f(x[i]) in vector lanes (a fixed order), returned in double.
+// Σ f(x[i]) in vector lanes (a fixed order), returned in double. Four accumulators, so the
+// adds do not wait on one another (one accumulator ran at a third of the load rate).
 template <class T, class Function>
 double sum_row(const T* x, std::int64_t count, Function&& function) {
   using Batch = xsimd::batch<T>;
   constexpr std::int64_t width = Batch::size;
-  Batch accumulator(T(0));
+  Batch partial[4] = {Batch(T(0)), Batch(T(0)), Batch(T(0)), Batch(T(0))};
   std::int64_t i = 0;
-  for (; i + width <= count; i += width) accumulator += function(Batch::load_unaligned(x + i));
+  for (; i + 4 * width <= count; i += 4 * width)
+    for (int k = 0; k < 4; ++k) partial[k] += function(Batch::load_unaligned(x + i + k * width));
+  for (; i + width <= count; i += width) partial[0] += function(Batch::load_unaligned(x + i));
+  const Batch accumulator = (partial[0] + partial[1]) + (partial[2] + partial[3]);
   alignas(64) T lanes[width];
   accumulator.store_aligned(lanes);
   double total = 0;
