@@ -46,7 +46,6 @@ void sampling_step(benchmark::State& state, bool ddim) {
   options.ddim = ddim;
   double seconds = 0;
   benchmark::DoNotOptimize(diffusion::sample(schedule, model.denoiser(), {batch, 1, 28, 28}, options).images.raw_data());
-  memory_statistics();
   const long faults_before = usage_now().ru_minflt;  // after a first run has filled the buffer cache
   for (auto _ : state) {
     const auto start = std::chrono::steady_clock::now();
@@ -55,7 +54,6 @@ void sampling_step(benchmark::State& state, bool ddim) {
     seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   }
   // The time of one step: each iteration is kSteps of them.
-  memory_statistics();
   state.counters["step_ms"] = seconds * 1e3 / static_cast<double>(state.iterations() * kSteps);
   state.counters["minor_faults_per_step"] =
       static_cast<double>(usage_now().ru_minflt - faults_before) / static_cast<double>(state.iterations() * kSteps);
@@ -66,6 +64,23 @@ void ancestral_step(benchmark::State& state) { sampling_step(state, false); }
 void ddim_step(benchmark::State& state) { sampling_step(state, true); }
 BENCHMARK(ancestral_step)->Arg(64)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(5.0);
 BENCHMARK(ddim_step)->Arg(64)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(5.0);
+
+// End to end: 64 images drawn with DDIM, 50 steps (η = 0) from T = 1000: every model call,
+// update and draw of `ddpm sample --sampler ddim --steps 50`, in seconds per run.
+void ddim_50_run(benchmark::State& state) {
+  const std::int64_t batch = state.range(0);
+  Model model;
+  const diffusion::NoiseSchedule schedule = diffusion::make_schedule(diffusion::ScheduleKind::Linear, 1000);
+  diffusion::SamplerOptions options;
+  options.steps = 50;
+  options.ddim = true;
+  for (auto _ : state) {
+    const auto result = diffusion::sample(schedule, model.denoiser(), {batch, 1, 28, 28}, options);
+    benchmark::DoNotOptimize(result.images.raw_data());
+  }
+  state.counters["peak_rss_MiB"] = static_cast<double>(usage_now().ru_maxrss) / 1024.0;
+}
+BENCHMARK(ddim_50_run)->Arg(64)->Unit(benchmark::kSecond)->UseRealTime()->Iterations(1);
 
 // The full bound costs T model calls per image; it is timed on a T = 20 (cosine) schedule and the
 // throughput scaled to T = 1000 (the model calls dominate: the per-step terms are O(pixels)).

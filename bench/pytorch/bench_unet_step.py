@@ -8,6 +8,7 @@ U-Net (interop/pytorch/ddpm_unet.py, the same model as ddpm.cpp's) in PyTorch.
 train : one training step as `ddpm train` takes it: timesteps and noise drawn, q_sample,
         forward, L_simple, backward, gradient-norm clip 1.0, Adam, EMA update.
 sample: one ancestral sampling step: forward in eval mode without gradients, and the update.
+ddim50: a whole DDIM run of 50 steps (eta = 0) from T = 1000 (each timed "step" is a run).
 Prints the median and quartiles of --steps timed steps after --warmup untimed ones, and the
 peak resident memory of the process.
 """
@@ -28,7 +29,7 @@ import ddpm_unet  # noqa: E402
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--mode", choices=["train", "sample"], required=True)
+    parser.add_argument("--mode", choices=["train", "sample", "ddim50"], required=True)
     parser.add_argument("--ch", type=int, default=32)
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--threads", type=int, default=2)
@@ -62,6 +63,21 @@ def main():
             with torch.no_grad():
                 for average, parameter in zip(ema, model.parameters()):
                     average.mul_(0.9999).add_(parameter, alpha=1 - 0.9999)
+    elif args.mode == "ddim50":
+        # 64 images by DDIM, 50 steps (eta = 0) from T = 1000, as `ddpm sample --sampler ddim --steps 50`.
+        model.eval()
+        timesteps = list(range(0, 1000, 1000 // 50))
+
+        def step():
+            x = torch.randn(shape)
+            with torch.no_grad():
+                for index in reversed(range(len(timesteps))):
+                    t = timesteps[index]
+                    a = alphas_cumprod[t]
+                    a_prev = alphas_cumprod[timesteps[index - 1]] if index > 0 else torch.tensor(1.0)
+                    epsilon = model(x, torch.full((args.batch,), t, dtype=torch.int64))
+                    x0 = ((x - (1 - a).sqrt() * epsilon) / a.sqrt()).clamp(-1, 1)
+                    x = a_prev.sqrt() * x0 + (1 - a_prev).sqrt() * epsilon
     else:
         model.eval()
         x = torch.randn(shape)
@@ -82,7 +98,7 @@ def main():
         start = time.perf_counter()
         step()
         times.append((time.perf_counter() - start) * 1e3)
-    quartiles = statistics.quantiles(times, n=4)
+    quartiles = statistics.quantiles(times, n=4) if len(times) > 1 else [times[0]] * 3
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     if args.json:
         print(json.dumps({"median_ms": statistics.median(times), "times_ms": times, "peak_rss_MiB": peak}))
