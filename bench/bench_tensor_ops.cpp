@@ -59,12 +59,18 @@ void random_draw(benchmark::State& state, Draw&& draw) {
 }
 void random_uniform(benchmark::State& state) { random_draw(state, [](Generator& g) { return rand({elements}, g); }); }
 void random_normal(benchmark::State& state) { random_draw(state, [](Generator& g) { return randn({elements}, g); }); }
+// Dimension 0 is the image (random.hpp): 64 images of 2^18 elements, as a U-Net activation.
 void random_dropout_mask(benchmark::State& state) {
-  random_draw(state, [](Generator& g) { return dropout_mask({elements}, 0.1, g); });
+  random_draw(state, [](Generator& g) { return dropout_mask({64, elements / 64}, 0.1, g); });
+}
+void random_apply_dropout(benchmark::State& state) {
+  Tensor x = zeros({64, elements / 64});
+  random_draw(state, [&](Generator& g) { return apply_dropout_(x, 0.1, g); });
 }
 BENCHMARK(random_uniform)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(random_normal)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(random_dropout_mask)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(random_apply_dropout)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
 
 void reduce_sum_all(benchmark::State& state) {
   ThreadScope threads(state);

@@ -166,19 +166,41 @@ DropoutRate dropout_rate(double probability, const char* op) {
   return {threshold, 65536.0 / static_cast<double>(65536 - threshold)};
 }
 
-// The multipliers of one group of 64 elements: element 8k + b of the group is the 16-bit
-// half k % 2 of word k / 2 of block b (blocks computed `lanes` = 8 at a time), so each run of
-// eight elements compares one vector of eight lanes and the stores are contiguous.
+// The multipliers of one group of up to 64 elements drawn from `blocks` (1-8) blocks:
+// element e of the group is the 16-bit half (e / blocks) % 2 of word e / blocks / 2 of block
+// e % blocks. A whole group (eight blocks, computed `lanes` = 8 at a time) has element
+// 8k + j from block j, so each run of eight is one vector compare and a contiguous store;
+// a row's last, partial group of r elements takes only ceil(r / 8) blocks.
 constexpr std::int64_t dropout_group = 8 * lanes;
 template <class T>
-void dropout_multipliers(std::uint64_t seed, std::uint64_t first_block, std::uint32_t threshold, T keep,
-                         T* multipliers) {
-  const Blocks blocks = blocks_at(seed, first_block);
-  for (int k = 0; k < 8; ++k)
-    for (int block = 0; block < lanes; ++block) {
-      const std::uint32_t half = (blocks.word[k / 2][block] >> (16 * (k % 2))) & 0xFFFFu;
-      multipliers[k * lanes + block] = half >= threshold ? keep : T(0);
-    }
+void dropout_multipliers(std::uint64_t seed, std::uint64_t first_block, std::int64_t blocks, std::uint32_t threshold,
+                         T keep, T* multipliers) {
+  const Blocks drawn = blocks_at(seed, first_block);
+  if (blocks == lanes) {
+    for (int k = 0; k < 8; ++k)
+      for (int block = 0; block < lanes; ++block) {
+        const std::uint32_t half = (drawn.word[k / 2][block] >> (16 * (k % 2))) & 0xFFFFu;
+        multipliers[k * lanes + block] = half >= threshold ? keep : T(0);
+      }
+    return;
+  }
+  for (std::int64_t e = 0; e < 8 * blocks; ++e) {
+    const std::int64_t k = e / blocks;
+    const std::uint32_t half = (drawn.word[k / 2][e % blocks] >> (16 * (k % 2))) & 0xFFFFu;
+    multipliers[e] = half >= threshold ? keep : T(0);
+  }
+}
+
+// The same for a group of one block (rows of at most eight elements), without computing
+// eight blocks to use one.
+template <class T>
+void dropout_multipliers_of_one_block(std::uint64_t seed, std::uint64_t block, std::uint32_t threshold, T keep,
+                                      T* multipliers) {
+  const auto words = block_at(seed, block);
+  for (std::size_t k = 0; k < 8; ++k) {
+    const std::uint32_t half = (words[k / 2] >> (16 * (k % 2))) & 0xFFFFu;
+    multipliers[k] = half >= threshold ? keep : T(0);
+  }
 }
 
 // Visits the inverted-dropout multipliers of a tensor of `shape` (random.hpp: dropout_mask
@@ -194,21 +216,24 @@ void for_each_dropout_group(const Shape& shape, std::int64_t count, std::uint32_
     parallel_for(count, random_grain, [&](std::int64_t begin, std::int64_t end) {
       alignas(64) T multipliers[dropout_group];
       for (std::int64_t i = begin; i < end; i += dropout_group) {
-        dropout_multipliers(seed, first + static_cast<std::uint64_t>(i / dropout_group) * blocks_per_group, threshold,
-                            keep, multipliers);
+        dropout_multipliers(seed, first + static_cast<std::uint64_t>(i / dropout_group) * blocks_per_group, lanes,
+                            threshold, keep, multipliers);
         body(i, std::min(dropout_group, end - i), multipliers);
       }
     });
     return;
   }
-  parallel_for(rows, 1, [&](std::int64_t begin, std::int64_t end) {
+  parallel_for(rows, std::max<std::int64_t>(1, random_grain / std::max<std::int64_t>(1, per_row)),
+               [&](std::int64_t begin, std::int64_t end) {
     alignas(64) T multipliers[dropout_group];
     for (std::int64_t row = begin; row < end; ++row)
       for (std::int64_t e = 0; e < per_row; e += dropout_group) {
-        dropout_multipliers(seed, first + static_cast<std::uint64_t>(row) * blocks_per_row +
-                                      static_cast<std::uint64_t>(e / dropout_group) * blocks_per_group,
-                            threshold, keep, multipliers);
-        body(row * per_row + e, std::min(dropout_group, per_row - e), multipliers);
+        const std::int64_t count = std::min(dropout_group, per_row - e), blocks = (count + 7) / 8;
+        const std::uint64_t block = first + static_cast<std::uint64_t>(row) * blocks_per_row +
+                                    static_cast<std::uint64_t>(e / dropout_group) * blocks_per_group;
+        if (blocks == 1) dropout_multipliers_of_one_block(seed, block, threshold, keep, multipliers);
+        else dropout_multipliers(seed, block, blocks, threshold, keep, multipliers);
+        body(row * per_row + e, count, multipliers);
       }
   });
 }
@@ -220,7 +245,7 @@ void draw_dropout(const Shape& shape, std::int64_t count, double probability, Ge
                   DType dtype, Apply&& apply) {
   const DropoutRate rate = dropout_rate(probability, op);
   const std::int64_t rows = shape.empty() ? 1 : shape[0], per_row = rows > 0 ? count / rows : 0;
-  const auto blocks_per_row = static_cast<std::uint64_t>((per_row + dropout_group - 1) / dropout_group * lanes);
+  const auto blocks_per_row = static_cast<std::uint64_t>((per_row + 7) / 8);
   const std::uint64_t first = generator.advance_rows(rows, blocks_per_row);
   dispatch_floating(dtype, op, [&]<class T>() {
     for_each_dropout_group(shape, count, rate.threshold, static_cast<T>(rate.keep_scale), generator.seed(), first,

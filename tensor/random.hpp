@@ -52,11 +52,13 @@ Tensor randint(std::int64_t low, std::int64_t high, const Shape& shape, Generato
 // Inverted-dropout multipliers: each element is 0 with probability q = round(p · 2^16) / 2^16
 // (p on the 2^-16 grid: 0.1 gives 6554 / 65536 = 0.1000061), else 1 / (1 − q), so the
 // expectation is exactly 1. Dimension 0 is the image: image b's row of n = numel / shape[0]
-// elements starts at block first + b · 8 · ceil(n / 64) (first from Generator::advance_rows,
-// so a batch window gives each image its own draws). The row is cut into groups of 64
-// elements, group g owning the eight blocks from 8g; element 8k + j of a group is dropped
-// when the 16-bit half k % 2 (0: low) of word k / 2 of block j is below round(p · 2^16).
-// Eight elements share a Philox block: a mask costs an eighth of a rand().
+// elements starts at block first + b · ceil(n / 8) (first from Generator::advance_rows, so a
+// batch window gives each image its own draws). The row is cut into groups of 64 elements,
+// group g drawing from the blocks from 8g: a whole group from eight, its element 8k + j
+// from block j; the last, partial group of r elements from m = ceil(r / 8) blocks, its
+// element e from block e % m. Element e of a group is dropped when the 16-bit half
+// (e / m) % 2 (0: low) of word e / m / 2 of its block is below round(p · 2^16) (m = 8 for a
+// whole group). Eight elements share a Philox block: a mask costs an eighth of a rand().
 Tensor dropout_mask(const Shape& shape, double probability, Generator& generator, DType dtype = DType::Float32);
 // x *= dropout_mask(x.shape(), probability, generator, x.dtype()), bit for bit, in place and
 // without the mask tensor (x contiguous).

@@ -55,16 +55,28 @@ TEST_CASE("dropout masks: eight 16-bit draws per Philox block in groups of 64 el
   Generator generator(seed);
   generator.advance(5);
   const auto mask = dropout_mask({3, 75}, 0.3, generator, DType::Float64).to_vector<double>();
-  CHECK(generator.offset() == 5 + 3 * 16);  // a row of 75 takes two groups of 8 blocks
+  CHECK(generator.offset() == 5 + 3 * 10);  // a row of 75: a group of 64 (8 blocks), one of 11 (2 blocks)
   const std::uint32_t threshold = 19661;    // round(0.3 · 65536)
   const double keep = 65536.0 / (65536 - 19661);
   for (std::size_t i = 0; i < mask.size(); ++i) {
-    const std::size_t row = i / 75, element = i % 75, group = element / 64, k = element % 64 / 8, block = element % 8;
-    const std::uint64_t counter = 5 + row * 16 + group * 8 + block;
+    const std::size_t row = i / 75, element = i % 75, group = element / 64, e = element % 64;
+    const std::size_t blocks = group == 0 ? 8 : 2, k = e / blocks, block = e % blocks;
+    const std::uint64_t counter = 5 + row * 10 + group * 8 + block;
     const auto words = philox4x32({static_cast<std::uint32_t>(counter), static_cast<std::uint32_t>(counter >> 32), 0, 0},
                                   {static_cast<std::uint32_t>(seed), static_cast<std::uint32_t>(seed >> 32)});
     const std::uint32_t half = (words[k / 2] >> (16 * (k % 2))) & 0xFFFFu;
     CHECK(mask[i] == (half < threshold ? 0.0 : keep));
+  }
+  // Rows of five: one block each, element e from its half e % 2 of word e / 2.
+  Generator short_rows(seed);
+  const auto small = dropout_mask({4, 5}, 0.3, short_rows, DType::Float64).to_vector<double>();
+  CHECK(short_rows.offset() == 4);
+  for (std::size_t i = 0; i < small.size(); ++i) {
+    const std::uint64_t counter = i / 5;
+    const auto words = philox4x32({static_cast<std::uint32_t>(counter), 0, 0, 0},
+                                  {static_cast<std::uint32_t>(seed), static_cast<std::uint32_t>(seed >> 32)});
+    const std::uint32_t half = (words[i % 5 / 2] >> (16 * (i % 5 % 2))) & 0xFFFFu;
+    CHECK(small[i] == (half < threshold ? 0.0 : keep));
   }
   Generator many(9);
   const Tensor big = dropout_mask({1000003}, 0.1, many, DType::Float64);
@@ -99,7 +111,7 @@ TEST_CASE("dropout masks in a batch window: each image draws its rows of the who
     Generator whole_generator(77);
     whole_generator.advance(3);
     const Tensor whole = dropout_mask({6, per_image}, 0.4, whole_generator);
-    CHECK(whole_generator.offset() == 3 + 6 * static_cast<std::uint64_t>((per_image + 63) / 64 * 8));
+    CHECK(whole_generator.offset() == 3 + 6 * static_cast<std::uint64_t>((per_image + 7) / 8));
     std::vector<Tensor> parts;
     for (std::int64_t first : {0, 2, 3}) {  // images [0, 2), [2, 3), [3, 6)
       const std::int64_t count = first == 0 ? 2 : first == 2 ? 1 : 3;
