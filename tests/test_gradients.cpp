@@ -5,6 +5,8 @@
 
 #include "tests/test_support.hpp"
 
+#include "nn/feature_classifier.hpp"
+
 namespace ddpm::testing {
 namespace {
 
@@ -98,6 +100,8 @@ std::vector<GradientCase> cases() {
       {"attention", {{2, 5, 3}, {2, 5, 3}, {2, 5, 3}},
        [](const V& x) { return attention(x[0], x[1], x[2], 0.7); }},
       {"upsample_nearest2x", {{2, 3, 2, 3}}, [](const V& x) { return upsample_nearest2x(x[0]); }},
+      {"cross_entropy", {{4, 5}},
+       [](const V& x) { return nn::cross_entropy(x[0], Tensor::from_vector<std::int64_t>({0, 4, 2, 2}, {4})); }},
       // views and joins
       {"reshape", {{3, 4}}, [](const V& x) { return mul(reshape(x[0], {2, 6}), reshape(x[0], {2, 6})); }},
       {"permute", {{2, 3, 4}}, [](const V& x) { return permute(x[0], {2, 0, 1}); }},

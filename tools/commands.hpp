@@ -31,6 +31,20 @@ struct TrainOptions {
 };
 int run_train(const TrainOptions& options);
 
+// `ddpm classifier train|test`: the feature network of FID (nn/feature_classifier.hpp).
+struct ClassifierOptions {
+  std::string data = "fashion-mnist";
+  std::string weights = "models/fashion-mnist-classifier.safetensors";  // written by train, read by test
+  std::int64_t epochs = 6;
+  std::int64_t batch = 128;
+  double lr = 2e-3;
+  std::uint64_t seed = 0;
+  int threads = 0;
+  bool quiet = false;
+};
+int run_classifier_train(const ClassifierOptions& options);
+int run_classifier_test(const ClassifierOptions& options);
+
 struct SampleOptions {
   std::string checkpoint;
   std::string out = "samples.png";

@@ -167,10 +167,27 @@ int main(int argc, char** argv) {
   info_command->add_option("file", info_path, "Checkpoint file");
   info_command->add_flag("--system", info_system, "The build's instruction set, the GEMM kernels this CPU has and the one in use");
 
+  ClassifierOptions classifier;
+  auto* classifier_command = app.add_subcommand("classifier", "Train or test the feature network of FID (a small CNN classifier of 28 x 28 gray images)");
+  classifier_command->require_subcommand(1);
+  auto* classifier_train = classifier_command->add_subcommand("train", "Train it on a labelled data set, report its test accuracy and fingerprint, write its weights");
+  auto* classifier_test = classifier_command->add_subcommand("test", "Test accuracy and fingerprint of its weights");
+  for (CLI::App* command : {classifier_train, classifier_test}) {
+    command->add_option("--data", classifier.data, "Labelled 28 x 28 gray images, as ddpm train --data")->capture_default_str();
+    command->add_option("--weights", classifier.weights, "Weights file (safetensors)")->capture_default_str();
+    command->add_option("--threads", classifier.threads, "Worker threads (0: all cores)")->capture_default_str()->check(CLI::Range(0, 1024));
+  }
+  classifier_train->add_option("--epochs", classifier.epochs, "Passes over the training split")->capture_default_str()->check(CLI::Range(1, 1000));
+  classifier_train->add_option("--batch", classifier.batch, "Images per step")->capture_default_str()->check(CLI::Range(1, 65536));
+  classifier_train->add_option("--lr", classifier.lr, "Adam learning rate (cosine decay to 0)")->capture_default_str()->check(CLI::Range(0.0, 1.0));
+  classifier_train->add_option("--seed", classifier.seed, "Seed of initialisation and data order")->capture_default_str()->check(seed_value());
+  classifier_train->add_flag("--quiet", classifier.quiet, "No progress line");
+
   // CLI11 says only "A subcommand is required" for a word it does not know: name it.
   const std::string first = argc > 1 ? argv[1] : "";
-  if (!first.empty() && first[0] != '-' && first != "train" && first != "sample" && first != "eval" && first != "info") {
-    std::fprintf(stderr, "ddpm: unknown command '%s' (commands: train, sample, eval, info; ddpm --help)\n", argv[1]);
+  if (!first.empty() && first[0] != '-' && first != "train" && first != "sample" && first != "eval" && first != "info" &&
+      first != "classifier") {
+    std::fprintf(stderr, "ddpm: unknown command '%s' (commands: train, sample, eval, info, classifier; ddpm --help)\n", argv[1]);
     return 2;
   }
   try {
@@ -191,6 +208,8 @@ int main(int argc, char** argv) {
       return run_train(train);
     }
     if (sample_command->parsed()) return run_sample(sample);
+    if (classifier_train->parsed()) return run_classifier_train(classifier);
+    if (classifier_test->parsed()) return run_classifier_test(classifier);
     if (eval_command->parsed()) return run_eval(evaluation);
     if (info_command->parsed()) {
       if (info_system) std::fputs((ddpm::system_report() + processes_report()).c_str(), stdout);

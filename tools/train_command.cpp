@@ -22,6 +22,7 @@
 #include "tensor/tensor_library.hpp"
 #include "tools/checkpoint.hpp"
 #include "tools/commands.hpp"
+#include "tools/duration.hpp"
 #include "tools/dataset.hpp"
 #include "tools/image_grid.hpp"
 #include "tools/loss_plot.hpp"
@@ -128,14 +129,6 @@ void check_processes_agree(diffusion::ProcessGroup& group, const nn::UNet& model
       throw std::runtime_error("the processes diverged at step " + std::to_string(step) + ": rank " + std::to_string(rank) +
                                "'s parameters, moments or EMA differ from rank 0's (a fault in the machine, the network "
                                "or ddpm itself: please report it)");
-}
-
-std::string format_duration(double seconds) {
-  const auto total = static_cast<long long>(seconds);
-  char text[32];
-  if (total >= 3600) std::snprintf(text, sizeof text, "%lldh%02lldm", total / 3600, total / 60 % 60);
-  else std::snprintf(text, sizeof text, "%lldm%02llds", total / 60, total % 60);
-  return text;
 }
 
 }  // namespace

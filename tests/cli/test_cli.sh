@@ -148,5 +148,11 @@ expect "version" 0 "^build " -- "$ddpm" --version
 expect "unknown kernel" 1 "kernel 'vax' is not available on this CPU" -- env DDPM_GEMM_KERNEL=vax "$ddpm" info --system
 expect "info without a file" 2 "give a checkpoint file" -- "$ddpm" info
 
+# The feature classifier names data it cannot take and weights it cannot read.
+expect "classifier on 8x8 images" 1 "28 x 28 gray images" -- "$ddpm" classifier train --data idx:images.idx,labels.idx --weights cls.safetensors --quiet
+[[ ! -e cls.safetensors ]] && pass || fail "a failed classifier run left a weights file"
+expect "classifier test without weights" 1 "missing.safetensors" -- "$ddpm" classifier test --data idx:images.idx,labels.idx --weights missing.safetensors
+expect "classifier without a command" 106 "subcommand is required" -- "$ddpm" classifier
+
 echo "$passed passed, $failed failed"
 [[ $failed -eq 0 ]]
