@@ -38,7 +38,10 @@ class BufferCache {
     note_taken(bytes);
     if (bytes < smallest_mapped) {
       void* buffer = std::aligned_alloc(Storage::alignment, bytes);
-      if (!buffer) throw std::bad_alloc();
+      if (!buffer) {
+        live_bytes_ -= bytes;
+        throw std::bad_alloc();
+      }
       return buffer;
     }
     std::lock_guard lock(mutex_);
