@@ -65,7 +65,7 @@ int run_classifier_train(const ClassifierOptions& options) {
   check_images(test, options.data + " (test)");
   Generator init(options.seed);
   nn::FeatureClassifier model(init);
-  nn::Adam adam(model.named_parameters(), options.lr);
+  nn::Adam adam = nn::AdamW(model.named_parameters(), options.lr, options.weight_decay);
   const std::int64_t steps_per_epoch = train.count / options.batch, steps = options.epochs * steps_per_epoch;
   if (steps_per_epoch == 0) throw std::runtime_error("--batch " + std::to_string(options.batch) + " is larger than the data (" + std::to_string(train.count) + " images)");
   const auto start = std::chrono::steady_clock::now();
@@ -101,7 +101,7 @@ int run_classifier_train(const ClassifierOptions& options) {
       {"feature_layer", "mean over H, W of mid2 after GroupNorm+SiLU: 128 features"},
       {"fingerprint", fingerprint},
       {"recipe", "ddpm classifier train --data " + options.data + " --epochs " + std::to_string(options.epochs) +
-                     " --batch " + std::to_string(options.batch) + " --lr " + std::to_string(options.lr) +
+                     " --batch " + std::to_string(options.batch) + " --lr " + std::to_string(options.lr) + " --weight-decay " + std::to_string(options.weight_decay) +
                      " --seed " + std::to_string(options.seed) + " (left-right mirroring of half the images)"}};
   std::vector<std::pair<std::string, Tensor>> tensors;
   for (const auto& [name, value] : model.state_dict()) tensors.emplace_back(name, value);

@@ -35,9 +35,10 @@ int run_train(const TrainOptions& options);
 struct ClassifierOptions {
   std::string data = "fashion-mnist";
   std::string weights = "models/fashion-mnist-classifier.safetensors";  // written by train, read by test
-  std::int64_t epochs = 6;
+  std::int64_t epochs = 12;
   std::int64_t batch = 128;
   double lr = 2e-3;
+  double weight_decay = 0.05;  // AdamW's decoupled decay
   std::uint64_t seed = 0;
   int threads = 0;
   bool quiet = false;

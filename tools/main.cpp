@@ -179,7 +179,8 @@ int main(int argc, char** argv) {
   }
   classifier_train->add_option("--epochs", classifier.epochs, "Passes over the training split")->capture_default_str()->check(CLI::Range(1, 1000));
   classifier_train->add_option("--batch", classifier.batch, "Images per step")->capture_default_str()->check(CLI::Range(1, 65536));
-  classifier_train->add_option("--lr", classifier.lr, "Adam learning rate (cosine decay to 0)")->capture_default_str()->check(CLI::Range(0.0, 1.0));
+  classifier_train->add_option("--lr", classifier.lr, "AdamW learning rate (cosine decay to 0)")->capture_default_str()->check(CLI::Range(0.0, 1.0));
+  classifier_train->add_option("--weight-decay", classifier.weight_decay, "AdamW's decoupled weight decay")->capture_default_str()->check(CLI::Range(0.0, 1.0));
   classifier_train->add_option("--seed", classifier.seed, "Seed of initialisation and data order")->capture_default_str()->check(seed_value());
   classifier_train->add_flag("--quiet", classifier.quiet, "No progress line");
 
