@@ -63,17 +63,22 @@ Variable group_norm_silu_conv2d(const Variable& input, const NormalizationOption
   return Variable::from_op(output, "group_norm_silu_conv2d", inputs, [=](const Tensor& g) {
     const Tensor& x = saved_input.get();
     const Tensor& w = saved_weight.get();
-    // Recompute exactly what forward computed (the same kernels on the same inputs).
+    // Recompute exactly what forward computed (the same kernels on the same inputs). The
+    // activation (for the weight gradient) and its gradient (for the input's) take the same
+    // dropout multipliers: one draw serves both.
     std::vector<Tensor> gradients(inputs.size());
-    if (need_weight) {
-      Tensor activation = group_norm(x, groups, saved_gamma.get(), saved_beta.get(), eps, true).output;
-      if (dropping) activation = dropped_out(std::move(activation), p, before);
-      gradients[3] = conv2d_weight_gradient(g, activation, w.shape(), options);
+    Tensor activation = need_weight ? group_norm(x, groups, saved_gamma.get(), saved_beta.get(), eps, true).output : Tensor();
+    Tensor activation_gradient = need_input ? conv2d_input_gradient(g, w, x.shape(), options) : Tensor();
+    if (dropping) {
+      Generator draw = before;
+      if (need_weight && need_input) apply_dropout_(activation, activation_gradient, p, draw);
+      else if (need_weight) apply_dropout_(activation, p, draw);
+      else if (need_input) apply_dropout_(activation_gradient, p, draw);
     }
+    if (need_weight) gradients[3] = conv2d_weight_gradient(g, activation, w.shape(), options);
+    activation = Tensor();
     if (need_bias) gradients[4] = sum(g, {0, 2, 3});
     if (need_input) {
-      Tensor activation_gradient = conv2d_input_gradient(g, w, x.shape(), options);
-      if (dropping) activation_gradient = dropped_out(std::move(activation_gradient), p, before);
       GroupNormGradients norm_gradients = group_norm_backward(activation_gradient, x, mean, inverse_std, groups,
                                                               saved_gamma.get(), saved_beta.get(), true);
       gradients[0] = std::move(norm_gradients.input);

@@ -4,10 +4,10 @@
 // evaluator's throughput. The PyTorch figure to compare: an ancestral step of our PyTorch
 // module (bench/pytorch/bench_unet_step.py --mode sample).
 #include <benchmark/benchmark.h>
-#include <sys/resource.h>
 
 #include <chrono>
 
+#include "bench/process_usage.hpp"
 #include "ddpm/bits_per_dim.hpp"
 #include "ddpm/sampler.hpp"
 #include "nn/unet.hpp"
@@ -31,12 +31,6 @@ struct Model {
 
 constexpr std::int64_t kSteps = 10;
 
-rusage usage_now() {
-  rusage usage{};
-  getrusage(RUSAGE_SELF, &usage);
-  return usage;
-}
-
 void sampling_step(benchmark::State& state, bool ddim) {
   const std::int64_t batch = state.range(0);
   Model model;
@@ -46,7 +40,7 @@ void sampling_step(benchmark::State& state, bool ddim) {
   options.ddim = ddim;
   double seconds = 0;
   benchmark::DoNotOptimize(diffusion::sample(schedule, model.denoiser(), {batch, 1, 28, 28}, options).images.raw_data());
-  const long faults_before = usage_now().ru_minflt;  // after a first run has filled the buffer cache
+  const long faults_before = bench::minor_faults();  // after a first run has filled the buffer cache
   for (auto _ : state) {
     const auto start = std::chrono::steady_clock::now();
     const auto result = diffusion::sample(schedule, model.denoiser(), {batch, 1, 28, 28}, options);
@@ -56,8 +50,8 @@ void sampling_step(benchmark::State& state, bool ddim) {
   // The time of one step: each iteration is kSteps of them.
   state.counters["step_ms"] = seconds * 1e3 / static_cast<double>(state.iterations() * kSteps);
   state.counters["minor_faults_per_step"] =
-      static_cast<double>(usage_now().ru_minflt - faults_before) / static_cast<double>(state.iterations() * kSteps);
-  state.counters["peak_rss_MiB"] = static_cast<double>(usage_now().ru_maxrss) / 1024.0;
+      static_cast<double>(bench::minor_faults() - faults_before) / static_cast<double>(state.iterations() * kSteps);
+  state.counters["peak_rss_MiB"] = bench::peak_rss_mib();
   state.counters["images_steps/s"] = benchmark::Counter(static_cast<double>(batch * kSteps * state.iterations()), benchmark::Counter::kIsRate);
 }
 void ancestral_step(benchmark::State& state) { sampling_step(state, false); }
@@ -78,7 +72,7 @@ void ddim_50_run(benchmark::State& state) {
     const auto result = diffusion::sample(schedule, model.denoiser(), {batch, 1, 28, 28}, options);
     benchmark::DoNotOptimize(result.images.raw_data());
   }
-  state.counters["peak_rss_MiB"] = static_cast<double>(usage_now().ru_maxrss) / 1024.0;
+  state.counters["peak_rss_MiB"] = bench::peak_rss_mib();
 }
 BENCHMARK(ddim_50_run)->Arg(64)->Unit(benchmark::kSecond)->UseRealTime()->Iterations(1);
 

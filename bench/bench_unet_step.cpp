@@ -4,10 +4,10 @@
 // bench/pytorch/bench_unet_step.py times them in PyTorch. Peak resident memory is reported
 // as a counter: run one benchmark per process (--benchmark_filter) for a clean figure.
 #include <benchmark/benchmark.h>
-#include <sys/resource.h>
 
 #include <cmath>
 
+#include "bench/process_usage.hpp"
 #include "ddpm/trainer.hpp"
 #include "nn/training.hpp"
 #include "nn/unet.hpp"
@@ -16,20 +16,8 @@
 namespace {
 
 using namespace ddpm;
-
-double peak_rss_mib() {
-  rusage usage{};
-  getrusage(RUSAGE_SELF, &usage);
-  return static_cast<double>(usage.ru_maxrss) / 1024.0;
-}
-
-// Minor page faults of the process so far: a step that maps fresh memory (buffers the
-// cache could not serve) faults it in page by page.
-long minor_faults() {
-  rusage usage{};
-  getrusage(RUSAGE_SELF, &usage);
-  return usage.ru_minflt;
-}
+using bench::minor_faults;
+using bench::peak_rss_mib;
 
 // The step `ddpm train` takes (diffusion::Trainer: draws, forward, L_simple, backward,
 // clipping, Adam, EMA) on a fixed batch, linear schedule, T = 1000; arguments: the batch

@@ -170,37 +170,27 @@ DropoutRate dropout_rate(double probability, const char* op) {
 // element e of the group is the 16-bit half (e / blocks) % 2 of word e / blocks / 2 of block
 // e % blocks. A whole group (eight blocks, computed `lanes` = 8 at a time) has element
 // 8k + j from block j, so each run of eight is one vector compare and a contiguous store;
-// a row's last, partial group of r elements takes only ceil(r / 8) blocks.
+// a row's last, partial group of r elements takes only ceil(r / 8) blocks, and a group of
+// one block (rows of at most eight elements) is drawn alone, not as one of eight.
 constexpr std::int64_t dropout_group = 8 * lanes;
 template <class T>
 void dropout_multipliers(std::uint64_t seed, std::uint64_t first_block, std::int64_t blocks, std::uint32_t threshold,
                          T keep, T* multipliers) {
-  const Blocks drawn = blocks_at(seed, first_block);
-  if (blocks == lanes) {
-    for (int k = 0; k < 8; ++k)
-      for (int block = 0; block < lanes; ++block) {
-        const std::uint32_t half = (drawn.word[k / 2][block] >> (16 * (k % 2))) & 0xFFFFu;
-        multipliers[k * lanes + block] = half >= threshold ? keep : T(0);
-      }
+  auto multiplier = [&](std::uint32_t word, std::int64_t k) {
+    return ((word >> (16 * (k % 2))) & 0xFFFFu) >= threshold ? keep : T(0);
+  };
+  if (blocks == 1) {
+    const auto words = block_at(seed, first_block);
+    for (std::int64_t k = 0; k < 8; ++k) multipliers[k] = multiplier(words[static_cast<std::size_t>(k / 2)], k);
     return;
   }
-  for (std::int64_t e = 0; e < 8 * blocks; ++e) {
-    const std::int64_t k = e / blocks;
-    const std::uint32_t half = (drawn.word[k / 2][e % blocks] >> (16 * (k % 2))) & 0xFFFFu;
-    multipliers[e] = half >= threshold ? keep : T(0);
+  const Blocks drawn = blocks_at(seed, first_block);
+  if (blocks == lanes) {
+    for (std::int64_t k = 0; k < 8; ++k)
+      for (std::int64_t block = 0; block < lanes; ++block) multipliers[k * lanes + block] = multiplier(drawn.word[k / 2][block], k);
+    return;
   }
-}
-
-// The same for a group of one block (rows of at most eight elements), without computing
-// eight blocks to use one.
-template <class T>
-void dropout_multipliers_of_one_block(std::uint64_t seed, std::uint64_t block, std::uint32_t threshold, T keep,
-                                      T* multipliers) {
-  const auto words = block_at(seed, block);
-  for (std::size_t k = 0; k < 8; ++k) {
-    const std::uint32_t half = (words[k / 2] >> (16 * (k % 2))) & 0xFFFFu;
-    multipliers[k] = half >= threshold ? keep : T(0);
-  }
+  for (std::int64_t e = 0; e < 8 * blocks; ++e) multipliers[e] = multiplier(drawn.word[e / blocks / 2][e % blocks], e / blocks);
 }
 
 // Visits the inverted-dropout multipliers of a tensor of `shape` (random.hpp: dropout_mask
@@ -231,8 +221,7 @@ void for_each_dropout_group(const Shape& shape, std::int64_t count, std::uint32_
         const std::int64_t count = std::min(dropout_group, per_row - e), blocks = (count + 7) / 8;
         const std::uint64_t block = first + static_cast<std::uint64_t>(row) * blocks_per_row +
                                     static_cast<std::uint64_t>(e / dropout_group) * blocks_per_group;
-        if (blocks == 1) dropout_multipliers_of_one_block(seed, block, threshold, keep, multipliers);
-        else dropout_multipliers(seed, block, blocks, threshold, keep, multipliers);
+        dropout_multipliers(seed, block, blocks, threshold, keep, multipliers);
         body(row * per_row + e, count, multipliers);
       }
   });
@@ -267,9 +256,15 @@ Tensor dropout_mask(const Shape& shape, double probability, Generator& generator
   return mask;
 }
 
-Tensor& apply_dropout_(Tensor& x, double probability, Generator& generator) {
+namespace {
+void check_droppable(const Tensor& x) {
   check(x.defined() && is_floating(x.dtype()), "apply_dropout_", "needs a floating tensor");
   check(x.is_contiguous(), "apply_dropout_", "tensor of shape ", shape_string(x.shape()), " is not contiguous");
+}
+}  // namespace
+
+Tensor& apply_dropout_(Tensor& x, double probability, Generator& generator) {
+  check_droppable(x);
   draw_dropout(x.shape(), x.numel(), probability, generator, "apply_dropout_", x.dtype(),
                [&]<class T>(std::int64_t at, std::int64_t n, const T* multipliers) {
                  T* data = x.data<T>() + at;
@@ -277,6 +272,21 @@ Tensor& apply_dropout_(Tensor& x, double probability, Generator& generator) {
                });
   x.bump_version();
   return x;
+}
+
+void apply_dropout_(Tensor& x, Tensor& y, double probability, Generator& generator) {
+  check_droppable(x);
+  check_droppable(y);
+  check(x.shape() == y.shape() && x.dtype() == y.dtype(), "apply_dropout_", "tensors of ", shape_string(x.shape()),
+        " and ", shape_string(y.shape()), " (or of different dtypes) cannot share a mask");
+  draw_dropout(x.shape(), x.numel(), probability, generator, "apply_dropout_", x.dtype(),
+               [&]<class T>(std::int64_t at, std::int64_t n, const T* multipliers) {
+                 T* first = x.data<T>() + at;
+                 T* second = y.data<T>() + at;
+                 for (std::int64_t e = 0; e < n; ++e) first[e] *= multipliers[e], second[e] *= multipliers[e];
+               });
+  x.bump_version();
+  y.bump_version();
 }
 
 Tensor randint(std::int64_t low, std::int64_t high, const Shape& shape, Generator& generator) {

@@ -63,6 +63,9 @@ Tensor dropout_mask(const Shape& shape, double probability, Generator& generator
 // x *= dropout_mask(x.shape(), probability, generator, x.dtype()), bit for bit, in place and
 // without the mask tensor (x contiguous).
 Tensor& apply_dropout_(Tensor& x, double probability, Generator& generator);
+// Both x and y (one shape and dtype, contiguous) times the same draw's mask: what one
+// apply_dropout_ would do to each from the same generator state, drawn once.
+void apply_dropout_(Tensor& x, Tensor& y, double probability, Generator& generator);
 
 // The value of element `index` of a draw that started at counter `offset`, for callers that
 // need single values (e.g. a data-order shuffle) from the same stream.

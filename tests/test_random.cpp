@@ -101,7 +101,19 @@ TEST_CASE("apply_dropout_ multiplies by the mask in place, bit for bit, and draw
     apply_dropout_(y, 0.25, in_place);
     CHECK(bitwise_equal(y, expected));
     CHECK(in_place.offset() == for_mask.offset());
+    // Two tensors under one draw: each as apply_dropout_ alone would leave it.
+    Generator both(21), alone(21);
+    both.advance(7), alone.advance(7);
+    Tensor first = x.clone(), second = mul(x, -2.0), second_alone = second.clone();
+    apply_dropout_(first, second, 0.25, both);
+    apply_dropout_(second_alone, 0.25, alone);
+    CHECK(bitwise_equal(first, expected));
+    CHECK(bitwise_equal(second, second_alone));
+    CHECK(both.offset() == alone.offset());
   }
+  Generator generator(1);
+  Tensor a = zeros({2, 3}), b = zeros({3, 2});
+  CHECK_THROWS_WITH_AS(apply_dropout_(a, b, 0.1, generator), doctest::Contains("cannot share a mask"), TensorError);
 }
 
 TEST_CASE("dropout masks in a batch window: each image draws its rows of the whole batch's mask") {

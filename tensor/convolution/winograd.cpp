@@ -90,12 +90,10 @@ void correlate_winograd(const Geometry& g, const T* input, const T* weight, cons
                         WeightLifetime lifetime) {
   using Vector = xsimd::batch<T>;
   const auto& kernel = gemm_detail::active_microkernel<T>();
+  if (lifetime == WeightLifetime::ThisCall)
+    return winograd::correlate<Vector>(kernel, input, g.batch, g.in_channels, g.height, g.width, g.padding,
+                                       g.out_channels, weight, bias, out);
   const winograd::WinogradLayout<Vector> layout(kernel, g.in_channels, g.height, g.width, g.padding, g.out_channels);
-  if (lifetime == WeightLifetime::ThisCall) {
-    const auto packed = winograd::pack_transformed_weights(layout, g.in_channels, g.out_channels, weight);
-    return winograd::correlate_packed<Vector>(kernel, input, g.batch, g.in_channels, g.height, g.width, g.padding,
-                                              g.out_channels, packed.data, bias, out);
-  }
   const auto packed = transformed_weight_cache<T>().packed(layout, g.in_channels, g.out_channels, weight);
   winograd::correlate_packed<Vector>(kernel, input, g.batch, g.in_channels, g.height, g.width, g.padding,
                                      g.out_channels, packed->data, bias, out);
