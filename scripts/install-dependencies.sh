@@ -7,13 +7,14 @@ packages=(
   build-essential cmake ccache pkg-config
   libxsimd-dev libtbb-dev doctest-dev libbenchmark-dev
   zlib1g-dev libpng-dev nlohmann-json3-dev libcli11-dev
+  libeigen3-dev  # the symmetric eigensolver of FID's matrix square root
   dataset-fashion-mnist
   clang libclang-rt-14-dev  # the test suite compiles and briefly runs the libFuzzer targets
   libopenmpi-dev openmpi-bin  # data-parallel training, sampling and evaluation (mpirun)
 )
 if [[ "${DDPM_WITH_PYTORCH:-0}" == 1 ]]; then
   # Only for the side-by-side benchmarks and fixture scripts, never for the build or the tests.
-  packages+=(python3-torch python3-numpy libopenblas0-pthread)
+  packages+=(python3-torch python3-numpy python3-scipy libopenblas0-pthread)
 fi
 
 missing=()
