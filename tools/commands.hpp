@@ -63,8 +63,12 @@ struct SampleOptions {
   std::string raw;
   int threads = 0;
   bool quiet = false;
+  bool balanced_labels = false;  // a class-conditional model without --class: image i gets class i mod K
 };
 int run_sample(const SampleOptions& options);
+// The images of `ddpm sample` [n, C, S, S] in [-1, 1], on every process (drawn in shares
+// under mpirun); with `trajectory_rows`, x_t of the first images every tenth of the steps.
+Tensor generate_images(const SampleOptions& options, std::vector<Tensor>* trajectory_rows = nullptr);
 
 struct EvalOptions {
   std::string checkpoint;
@@ -78,8 +82,19 @@ struct EvalOptions {
   std::string json;
   int threads = 0;
   bool quiet = false;
+  // --fid: sample quality (FID, KID, precision/recall, classes, memorisation) instead of bits/dim
+  bool fid = false;
+  std::string images;              // evaluate these images (.safetensors, IDX, PNG folder), not samples
+  std::int64_t n_samples = 1000;   // samples drawn from the checkpoint
+  std::string sampler = "ddim";
+  std::int64_t steps = 50;         // 0: every step of the schedule
+  double eta = 0.0;
+  std::string classifier;          // empty: default_classifier_path()
+  std::string features;            // also write the feature matrices (safetensors)
+  bool memorisation = true;        // the pixel-space copy check (distances to every training image)
 };
 int run_eval(const EvalOptions& options);
+int run_sample_quality(const EvalOptions& options);
 
 int run_info(const std::string& checkpoint);
 

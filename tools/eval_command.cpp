@@ -32,6 +32,9 @@ Summary summarize(const std::vector<double>& values) {
 }  // namespace
 
 int run_eval(const EvalOptions& requested) {
+  if (requested.fid) return run_sample_quality(requested);
+  if (requested.checkpoint.empty()) throw std::runtime_error("eval needs --checkpoint (or --fid --images FILE)");
+  if (!requested.images.empty()) throw std::runtime_error("--images is measured by --fid; bits/dim needs a --checkpoint");
   EvalOptions options = requested;
   diffusion::ProcessGroup& group = processes();
   if (group.rank() != 0) options.quiet = true;

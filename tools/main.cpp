@@ -149,7 +149,7 @@ int main(int argc, char** argv) {
 
   EvalOptions evaluation;
   auto* eval_command = app.add_subcommand("eval", "Bits/dim of a data split under a checkpoint (the full variational bound)");
-  eval_command->add_option("--checkpoint", evaluation.checkpoint, "Checkpoint file")->required();
+  eval_command->add_option("--checkpoint", evaluation.checkpoint, "Checkpoint file (bits/dim, or the model to sample for --fid)");
   eval_command->add_option("--data", evaluation.data, "Data source (default: the checkpoint's)");
   eval_command->add_option("--split", evaluation.split, "Split")->capture_default_str()->check(CLI::IsMember({"train", "test"}));
   eval_command->add_option("--n-images", evaluation.n_images, "Images to evaluate (0: all; each costs T model calls)")->capture_default_str()->check(CLI::NonNegativeNumber);
@@ -160,6 +160,15 @@ int main(int argc, char** argv) {
   eval_command->add_option("--json", evaluation.json, "Also write the results as JSON to this file");
   eval_command->add_option("--threads", evaluation.threads, "Worker threads (0: all cores)")->capture_default_str()->check(CLI::Range(0, 1024));
   eval_command->add_flag("--quiet", evaluation.quiet, "No progress line");
+  eval_command->add_flag("--fid", evaluation.fid, "Sample quality instead of bits/dim: FID, KID, precision/recall, classes, memorisation");
+  eval_command->add_option("--images", evaluation.images, "With --fid: measure these images (.safetensors as sample --raw writes, IDX, or a folder of PNGs)");
+  eval_command->add_option("--n-samples", evaluation.n_samples, "With --fid: images to sample from the checkpoint")->capture_default_str()->check(CLI::Range(2, 1000000));
+  eval_command->add_option("--sampler", evaluation.sampler, "With --fid: ancestral or ddim")->capture_default_str()->check(CLI::IsMember({"ancestral", "ddim"}));
+  eval_command->add_option("--steps", evaluation.steps, "With --fid: sampling steps (0: every step of the schedule)")->capture_default_str()->check(CLI::NonNegativeNumber);
+  eval_command->add_option("--eta", evaluation.eta, "With --fid: DDIM's eta")->capture_default_str()->check(CLI::NonNegativeNumber);
+  eval_command->add_option("--classifier", evaluation.classifier, "With --fid: the feature network's weights (default: models/fashion-mnist-classifier.safetensors)");
+  eval_command->add_option("--features", evaluation.features, "With --fid: also write both sets' features to this safetensors file");
+  eval_command->add_flag("--memorisation,!--no-memorisation", evaluation.memorisation, "With --fid: check for copies of training images (default on)");
 
   std::string info_path;
   bool info_system = false;

@@ -13,11 +13,8 @@
 
 namespace ddpm::tools {
 
-int run_sample(const SampleOptions& requested) {
-  SampleOptions options = requested;
+Tensor generate_images(const SampleOptions& options, std::vector<Tensor>* trajectory_rows) {
   diffusion::ProcessGroup& group = processes();
-  if (group.rank() != 0) options.quiet = true;
-  set_num_threads(threads_for_this_process(options.threads));
   if (options.n < 1) throw std::runtime_error("--n must be >= 1");
   const Checkpoint checkpoint = Checkpoint::read(options.checkpoint);
   const nn::UNetConfig config = checkpoint.config();
@@ -40,7 +37,7 @@ int run_sample(const SampleOptions& requested) {
   sampler.variance = model_variance(options.variance, config);
   sampler.guidance = options.guidance;
   sampler.seed = options.seed;
-  sampler.record_every = options.trajectory.empty() ? 0 : std::max<std::int64_t>(1, (options.steps > 0 ? options.steps : schedule.size()) / 10);
+  sampler.record_every = trajectory_rows ? std::max<std::int64_t>(1, (options.steps > 0 ? options.steps : schedule.size()) / 10) : 0;
   const auto denoiser = [&](const Tensor& x, const Tensor& t, const Tensor& y) {
     NoGrad no_grad;
     return model.forward(Variable(x), t, y, unused).value();
@@ -49,27 +46,44 @@ int run_sample(const SampleOptions& requested) {
   // image's index, so the images are those one process draws.
   const std::int64_t share_begin = options.n * group.rank() / group.size();
   const std::int64_t share_end = options.n * (group.rank() + 1) / group.size();
-  std::vector<Tensor> pieces, trajectory_rows;
+  std::vector<Tensor> pieces;
   for (std::int64_t first = share_begin; first < share_end; first += options.batch) {
     const std::int64_t count = std::min(options.batch, share_end - first);
     sampler.first_image = first;
-    sampler.labels = options.label >= 0 ? full({count}, static_cast<double>(options.label), DType::Int64) : Tensor();
+    sampler.labels = Tensor();
+    if (options.label >= 0) {
+      sampler.labels = full({count}, static_cast<double>(options.label), DType::Int64);
+    } else if (options.balanced_labels && config.num_classes > 0) {
+      std::vector<std::int64_t> labels;  // image i gets class i mod K: every class equally often
+      for (std::int64_t i = first; i < first + count; ++i) labels.push_back(i % config.num_classes);
+      sampler.labels = Tensor::from_vector(labels, {count});
+    }
     sampler.progress = [&](std::int64_t done, std::int64_t all) {
       if (!options.quiet) std::fprintf(stderr, "\rsampling images %lld-%lld: step %lld/%lld   ", static_cast<long long>(first),
                                        static_cast<long long>(first + count - 1), static_cast<long long>(done), static_cast<long long>(all));
     };
     const auto result = diffusion::sample(schedule, denoiser, {count, config.in_channels, config.image_size, config.image_size}, sampler);
     pieces.push_back(result.images);
-    if (first == 0 && !options.trajectory.empty())
-      for (const Tensor& x : result.trajectory) trajectory_rows.push_back(x.narrow(0, 0, std::min<std::int64_t>(count, 8)));
+    if (first == 0 && trajectory_rows)
+      for (const Tensor& x : result.trajectory) trajectory_rows->push_back(x.narrow(0, 0, std::min<std::int64_t>(count, 8)));
   }
   if (!options.quiet) std::fprintf(stderr, "\n");
   std::vector<float> mine;
   for (const Tensor& piece : pieces)
     for (float value : piece.to_vector<float>()) mine.push_back(value);
   const std::vector<float> all = diffusion::all_gather<float>(group, mine);
+  return Tensor::from_vector(all, {options.n, config.in_channels, config.image_size, config.image_size});
+}
+
+int run_sample(const SampleOptions& requested) {
+  SampleOptions options = requested;
+  diffusion::ProcessGroup& group = processes();
+  if (group.rank() != 0) options.quiet = true;
+  set_num_threads(threads_for_this_process(options.threads));
+  std::vector<Tensor> trajectory_rows;
+  const Tensor images = generate_images(options, options.trajectory.empty() ? nullptr : &trajectory_rows);
+  const std::int64_t in_channels = images.size(1);
   if (group.rank() != 0) return 0;  // rank 0 writes every file
-  const Tensor images = Tensor::from_vector(all, {options.n, config.in_channels, config.image_size, config.image_size});
   write_png(options.out, image_grid(images));
   if (!options.trajectory.empty()) {
     // One row per sample, one column per recorded step, from noise to image.
@@ -86,8 +100,8 @@ int run_sample(const SampleOptions& requested) {
       std::vector<std::uint8_t> bytes;
       for (float v : images.to_vector<float>())
         bytes.push_back(static_cast<std::uint8_t>(std::lround((std::min(std::max(v, -1.0f), 1.0f) + 1.0f) * 127.5f)));
-      if (config.in_channels != 1) throw std::runtime_error("--raw IDX output needs single-channel images; use .safetensors");
-      write_idx(options.raw, {options.n, config.image_size, config.image_size}, bytes);
+      if (in_channels != 1) throw std::runtime_error("--raw IDX output needs single-channel images; use .safetensors");
+      write_idx(options.raw, {options.n, images.size(2), images.size(3)}, bytes);
     }
   }
   std::fprintf(stderr, "wrote %lld samples to %s\n", static_cast<long long>(options.n), options.out.c_str());

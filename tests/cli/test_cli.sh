@@ -154,5 +154,32 @@ expect "classifier on 8x8 images" 1 "28 x 28 gray images" -- "$ddpm" classifier 
 expect "classifier test without weights" 1 "missing.safetensors" -- "$ddpm" classifier test --data idx:images.idx,labels.idx --weights missing.safetensors
 expect "classifier without a command" 106 "subcommand is required" -- "$ddpm" classifier
 
+# Sample quality (eval --fid) on real 28x28 images cut from Fashion-MNIST's test split: 64
+# images measured against 200 others, through the shipped feature network.
+fashion=/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz
+cut_idx() {  # cut_idx FIRST COUNT OUT: images FIRST..FIRST+COUNT-1 of the test split as IDX
+  { printf '\x00\x00\x08\x03'; printf "\\x$(printf %02x $(($2 >> 24 & 255)))\\x$(printf %02x $(($2 >> 16 & 255)))\\x$(printf %02x $(($2 >> 8 & 255)))\\x$(printf %02x $(($2 & 255)))";
+    printf '\x00\x00\x00\x1c\x00\x00\x00\x1c'; zcat $fashion | tail -c +$((17 + $1 * 784)) | head -c $(($2 * 784)); } > "$3"
+}
+cut_idx 0 64 real64.idx
+cut_idx 1000 200 reference200.idx
+expect "fid on IDX images" 0 "precision (k=3)" -- "$ddpm" eval --fid --images real64.idx --data idx:reference200.idx --no-memorisation --json fid.json --quiet
+grep -q '"fingerprint": "d448adc6b4e7af56"' fid.json && pass || fail "fid.json does not name the shipped feature network: $(cat fid.json)"
+grep -q '"fid"' fid.json && grep -q '"kid"' fid.json && grep -q '"class_entropy_bits"' fid.json && pass || fail "fid.json lacks a metric"
+expect "same data as both splits" 0 "not measured" -- "$ddpm" eval --fid --images real64.idx --data idx:reference200.idx --quiet
+expect "fid on 8x8 images" 1 "28 x 28 gray images" -- "$ddpm" eval --fid --images images.idx --data idx:reference200.idx --quiet
+expect "fid of nothing" 1 "either --checkpoint" -- "$ddpm" eval --fid --quiet
+expect "fid of a missing file" 1 "missing.safetensors" -- "$ddpm" eval --fid --images missing.safetensors --quiet
+expect "fid without a feature network" 1 "nothere.safetensors" -- "$ddpm" eval --fid --images real64.idx --classifier nothere.safetensors --quiet
+expect "fid with other weights" 1 "not the feature classifier" -- "$ddpm" eval --fid --images real64.idx --classifier A/checkpoint.safetensors --quiet
+# From a checkpoint: a tiny 28x28 model's samples, the same numbers whatever the batch.
+expect "train 28x28" 0 "done: 2 steps" -- "$ddpm" train --data idx:real64.idx --ch 8 --ch-mult 1,2 --num-res-blocks 1 --attn 14 --batch 4 --steps 2 --quiet --threads 2 --out Q
+expect "fid of a checkpoint" 0 "FID" -- "$ddpm" eval --fid --checkpoint Q/checkpoint.safetensors --data idx:reference200.idx --n-samples 6 --steps 3 --batch 6 --no-memorisation --json q1.json --quiet
+"$ddpm" eval --fid --checkpoint Q/checkpoint.safetensors --data idx:reference200.idx --n-samples 6 --steps 3 --batch 4 --no-memorisation --json q2.json --quiet > /dev/null 2>&1
+cmp -s q1.json q2.json && pass || fail "eval --fid depends on the sampling batch: $(diff q1.json q2.json)"
+"$ddpm" sample --checkpoint Q/checkpoint.safetensors --n 6 --steps 3 --sampler ddim --raw q.safetensors --out q.png --quiet 2>/dev/null
+expect "fid on raw samples" 0 "FID" -- "$ddpm" eval --fid --images q.safetensors --data idx:reference200.idx --no-memorisation --json q3.json --quiet
+grep '"fid"' q1.json | cmp -s - <(grep '"fid"' q3.json) && pass || fail "eval --fid of a checkpoint and of its raw samples differ"
+
 echo "$passed passed, $failed failed"
 [[ $failed -eq 0 ]]
