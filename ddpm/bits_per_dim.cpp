@@ -13,7 +13,8 @@
 namespace ddpm::diffusion {
 
 BoundTerms variational_bound(const NoiseSchedule& schedule, const Denoiser& denoiser, const Tensor& x0,
-                             Variance variance, bool clip_x0, std::uint64_t seed, std::int64_t first_image) {
+                             Variance variance, bool clip_x0, std::uint64_t seed, std::int64_t first_image,
+                             Prediction prediction) {
   check(x0.rank() == 4, "variational_bound", "x0 must be [B, C, H, W], got ", shape_string(x0.shape()));
   const std::int64_t batch = x0.size(0), total = schedule.size();
   const Tensor data = x0.to(DType::Float64);
@@ -31,7 +32,7 @@ BoundTerms variational_bound(const NoiseSchedule& schedule, const Denoiser& deno
     const Tensor timesteps = full({batch}, static_cast<double>(schedule.timesteps[static_cast<std::size_t>(i)]), DType::Int64);
     const Tensor output = denoiser(xt.to(x0.dtype()), timesteps, Tensor()).to(DType::Float64);
     const ModelOutput halves = split_model_output(Variable(output), x0.shape(), variance, "variational_bound");
-    const ModelDistribution model = model_distribution(schedule, halves.epsilon, halves.variance_half, xt, steps, variance, clip_x0);
+    const ModelDistribution model = model_distribution(schedule, halves.prediction, halves.variance_half, xt, steps, variance, clip_x0, prediction);
     columns.push_back(variational_bound_term(schedule, model, data, xt, steps).value());
   }
   const Tensor terms = stack(columns, 1);

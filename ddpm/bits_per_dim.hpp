@@ -16,6 +16,7 @@ struct BoundTerms {
 };
 
 BoundTerms variational_bound(const NoiseSchedule& schedule, const Denoiser& denoiser, const Tensor& x0,
-                             Variance variance, bool clip_x0, std::uint64_t seed, std::int64_t first_image = 0);
+                             Variance variance, bool clip_x0, std::uint64_t seed, std::int64_t first_image = 0,
+                             Prediction prediction = Prediction::Epsilon);
 
 }  // namespace ddpm::diffusion

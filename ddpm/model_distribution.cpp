@@ -29,16 +29,15 @@ ModelOutput split_model_output(const Variable& output, const Shape& data_shape, 
   return {narrow(output, 1, 0, channels), has_variance ? narrow(output, 1, channels, channels) : Variable()};
 }
 
-ModelDistribution model_distribution(const NoiseSchedule& schedule, const Variable& epsilon, const Variable& variance_output,
-                                     const Tensor& xt, const Tensor& steps, Variance variance, bool clip_x0) {
-  check(epsilon.shape() == xt.shape(), "model_distribution", "epsilon ", shape_string(epsilon.shape()), " and x_t ",
+ModelDistribution model_distribution(const NoiseSchedule& schedule, const Variable& prediction, const Variable& variance_output,
+                                     const Tensor& xt, const Tensor& steps, Variance variance, bool clip_x0, Prediction kind) {
+  check(prediction.shape() == xt.shape(), "model_distribution", "the prediction ", shape_string(prediction.shape()), " and x_t ",
         shape_string(xt.shape()), " differ");
   const DType dtype = xt.dtype();
   auto coefficient = [&](const std::vector<double>& table) { return Variable(per_image(table, steps, dtype)); };
   const Variable x = Variable(xt);
 
-  Variable x0 = sub(mul(coefficient(schedule.sqrt_recip_alphas_cumprod), x),
-                    mul(coefficient(schedule.sqrt_recipm1_alphas_cumprod), epsilon));
+  Variable x0 = predicted_x0(schedule, kind, prediction, xt, steps);
   if (clip_x0) x0 = minimum(maximum(x0, -1.0), 1.0);
   const Variable mean = add(mul(coefficient(schedule.posterior_mean_coef1), x0), mul(coefficient(schedule.posterior_mean_coef2), x));
 

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "autograd/variable.hpp"
+#include "ddpm/prediction.hpp"
 #include "ddpm/schedule.hpp"
 
 namespace ddpm::diffusion {
@@ -19,10 +20,11 @@ inline Variance parse_variance(const std::string& name) { return parse_name(vari
 inline std::string variance_name(Variance variance) { return name_of(variance_names, variance); }
 
 // The network's output [B, C or 2C, H, W] for data of `data_shape` [B, C, H, W], split into
-// the predicted noise and, with 2C channels, the variance half v (else undefined). Checks
+// the prediction (ε, x0 or v: see prediction.hpp) and, with 2C channels, the variance half
+// (else undefined). Checks
 // the shapes, and that a learned variance has its half; `caller` names the error.
 struct ModelOutput {
-  Variable epsilon, variance_half;
+  Variable prediction, variance_half;
 };
 ModelOutput split_model_output(const Variable& output, const Shape& data_shape, Variance variance, const char* caller);
 
@@ -32,10 +34,11 @@ struct ModelDistribution {
   Variable predicted_x0;   // [B, C, H, W], clipped to [-1, 1] when asked
 };
 
-// epsilon [B, C, H, W]: the predicted noise; variance_output [B, C, H, W]: the v half of
-// the output (only read for Variance::Learned); xt [B, C, H, W]; steps int64 [B] (indices
-// into `schedule`). Constants take xt's dtype.
-ModelDistribution model_distribution(const NoiseSchedule& schedule, const Variable& epsilon, const Variable& variance_output,
-                                     const Tensor& xt, const Tensor& steps, Variance variance, bool clip_x0);
+// prediction [B, C, H, W]: the network's ε, x0 or v (as `kind` says); variance_output
+// [B, C, H, W]: the variance half of the output (only read for Variance::Learned); xt
+// [B, C, H, W]; steps int64 [B] (indices into `schedule`). Constants take xt's dtype.
+ModelDistribution model_distribution(const NoiseSchedule& schedule, const Variable& prediction, const Variable& variance_output,
+                                     const Tensor& xt, const Tensor& steps, Variance variance, bool clip_x0,
+                                     Prediction kind = Prediction::Epsilon);
 
 }  // namespace ddpm::diffusion

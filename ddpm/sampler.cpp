@@ -40,11 +40,13 @@ SampleResult sample(const NoiseSchedule& base, const Denoiser& denoiser, const S
     const Tensor timesteps = full({batch}, static_cast<double>(schedule.timesteps[static_cast<std::size_t>(i)]), DType::Int64);
     Tensor output = denoiser(x, timesteps, options.labels);
     const ModelOutput halves = split_model_output(Variable(output), shape, options.variance, "sample");
-    Variable epsilon = halves.epsilon;
+    Variable prediction = halves.prediction;
+    // Guidance mixes raw outputs: each target is linear in ε at fixed x_t, so this is the
+    // guided ε's mix whatever the model predicts.
     if (guided)
-      epsilon = Variable(guided_epsilon(epsilon.value(), denoiser(x, timesteps, Tensor()).narrow(1, 0, channels), options.guidance));
-    const ModelDistribution model =
-        model_distribution(schedule, epsilon, halves.variance_half, x, steps, options.variance, options.clip_x0);
+      prediction = Variable(guided_epsilon(prediction.value(), denoiser(x, timesteps, Tensor()).narrow(1, 0, channels), options.guidance));
+    const ModelDistribution model = model_distribution(schedule, prediction, halves.variance_half, x, steps, options.variance,
+                                                       options.clip_x0, options.prediction);
     const Tensor x0 = model.predicted_x0.value();
     const Tensor noise = i > 0 ? keyed_noise(options.seed, i, options.first_image, shape) : Tensor();
     if (options.ddim) {

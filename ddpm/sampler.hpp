@@ -12,8 +12,8 @@
 namespace ddpm::diffusion {
 
 // The network as a function: x_t [B, C, H, W], model timesteps [B] and labels [B] (or
-// undefined) -> output [B, C, H, W] (epsilon) or [B, 2C, H, W] (epsilon, then v for a
-// learned variance).
+// undefined) -> output [B, C, H, W] (the prediction: ε, x0 or v) or [B, 2C, H, W] (the
+// prediction, then the variance half for a learned variance).
 using Denoiser = std::function<Tensor(const Tensor& x, const Tensor& timesteps, const Tensor& labels)>;
 
 struct SamplerOptions {
@@ -21,6 +21,7 @@ struct SamplerOptions {
   bool ddim = false;
   double eta = 0.0;                // DDIM only: 0 is deterministic
   Variance variance = Variance::FixedLarge;
+  Prediction prediction = Prediction::Epsilon;  // what the network's output is (prediction.hpp)
   bool clip_x0 = true;             // clip the predicted x0 to [-1, 1]
   double guidance = 0.0;           // classifier-free guidance weight w: (1+w) ε(y) - w ε(∅)
   Tensor labels;                   // int64 [B] or undefined

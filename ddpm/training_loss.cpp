@@ -18,13 +18,15 @@ TrainingLoss training_loss(const NoiseSchedule& schedule, const Variable& output
   const double timesteps = static_cast<double>(schedule.size());
 
   TrainingLoss result;
-  const Variable mse = mean(square(sub(halves.epsilon, Variable(noise))), {1, 2, 3});
+  const Tensor target = prediction_target(schedule, options.prediction, x0, noise, steps);
+  const Variable mse = mean(square(sub(halves.prediction, Variable(target))), {1, 2, 3});
   result.mse = mse.value();
   Variable per_image = mse;
   if (options.type != LossType::Simple) {
-    // Hybrid: the bound sees the mean as a constant (ε detached) and trains only v.
-    const Variable mean_input = options.type == LossType::Hybrid ? halves.epsilon.detach() : halves.epsilon;
-    const ModelDistribution model = model_distribution(schedule, mean_input, halves.variance_half, xt, steps, variance, false);
+    // Hybrid: the bound sees the mean as a constant (the prediction detached) and trains only the variance.
+    const Variable mean_input = options.type == LossType::Hybrid ? halves.prediction.detach() : halves.prediction;
+    const ModelDistribution model =
+        model_distribution(schedule, mean_input, halves.variance_half, xt, steps, variance, false, options.prediction);
     const Variable bound = mul(variational_bound_term(schedule, model, x0, xt, steps), timesteps);
     result.bound = bound.value();
     per_image = options.type == LossType::Hybrid ? add(mse, mul(bound, options.hybrid_weight)) : bound;

@@ -132,6 +132,35 @@ TEST_CASE("with an oracle denoiser, ancestral and DDIM samplers reproduce Gaussi
   }
 }
 
+TEST_CASE("an oracle predicting ε, x0 or v gives the same samples with every sampler") {
+  const NoiseSchedule s = make_schedule(ScheduleKind::Linear, 1000);
+  const Denoiser epsilon_oracle = gaussian_oracle(s, 0.2, 0.3);
+  // The same oracle, answering in another parameterisation.
+  const auto answering = [&](Prediction prediction) -> Denoiser {
+    return [&, prediction](const Tensor& x, const Tensor& timesteps, const Tensor& labels) {
+      const Tensor eps = epsilon_oracle(x, timesteps, labels);
+      const double abar = s.alphas_cumprod[static_cast<std::size_t>(timesteps.to_vector<std::int64_t>()[0])];
+      const Tensor x0 = div(sub(x, mul(eps, std::sqrt(1 - abar))), std::sqrt(abar));
+      if (prediction == Prediction::X0) return x0;
+      if (prediction == Prediction::Velocity) return sub(mul(eps, std::sqrt(abar)), mul(x0, std::sqrt(1 - abar)));
+      return eps;
+    };
+  };
+  for (const bool ddim : {false, true}) {
+    SamplerOptions options;
+    options.ddim = ddim;
+    options.steps = ddim ? 50 : 0;
+    options.seed = 3;
+    const Tensor reference = sample(s, epsilon_oracle, {16, 1, 4, 4}, options).images;
+    for (Prediction prediction : {Prediction::X0, Prediction::Velocity}) {
+      options.prediction = prediction;
+      const Tensor images = sample(s, answering(prediction), {16, 1, 4, 4}, options).images;
+      INFO(prediction_name(prediction), ddim ? " DDIM" : " ancestral");
+      CHECK(max(abs(sub(images, reference))).item() < 1e-4);
+    }
+  }
+}
+
 TEST_CASE("samples do not depend on how the batch is split") {
   const NoiseSchedule s = make_schedule(ScheduleKind::Linear, 50);
   const Denoiser oracle = gaussian_oracle(s, 0.0, 0.5);

@@ -134,6 +134,48 @@ TEST_CASE("gradients of the KL, the decoder, the bound term and the training los
   CHECK(fixed.passed);
 }
 
+TEST_CASE("x0 and v predictions: L_simple regresses on x0 and on v, and their losses have true gradients") {
+  const LossInputs in = loss_inputs();
+  const Tensor prediction = in.output.narrow(1, 0, 1).contiguous();
+  const auto x0 = in.x0.to_vector<double>(), noise = in.noise.to_vector<double>(), out = prediction.to_vector<double>();
+  const auto steps = in.steps.to_vector<std::int64_t>();
+  double expected_x0 = 0, expected_v = 0;
+  for (std::size_t i = 0; i < x0.size(); ++i) {
+    const double abar = in.schedule.alphas_cumprod[static_cast<std::size_t>(steps[i / 6])];
+    const double v = std::sqrt(abar) * noise[i] - std::sqrt(1 - abar) * x0[i];  // Salimans & Ho
+    expected_x0 += (out[i] - x0[i]) * (out[i] - x0[i]) / 24;
+    expected_v += (out[i] - v) * (out[i] - v) / 24;
+  }
+  for (auto [prediction_kind, expected] : {std::pair{Prediction::X0, expected_x0}, std::pair{Prediction::Velocity, expected_v}}) {
+    TrainingLossOptions options;
+    options.prediction = prediction_kind;
+    const TrainingLoss loss = training_loss(in.schedule, Variable(prediction), in.x0, in.xt, in.steps, in.noise, options);
+    CHECK(loss.loss.value().item() == doctest::Approx(expected).epsilon(1e-12));
+    GradientCheckOptions check_options;
+    check_options.step = 1e-4;  // both losses are near-quadratic in the output, and T · L_t is large
+    check_options.absolute_tolerance = 1e-6;
+    check_options.relative_tolerance = 1e-5;
+    for (LossType type : {LossType::Simple, LossType::VariationalBound}) {
+      options.type = type;
+      const auto result = check_gradients(
+          [&](const std::vector<Variable>& v) { return training_loss(in.schedule, v[0], in.x0, in.xt, in.steps, in.noise, options).loss; },
+          {prediction}, check_options);
+      INFO(prediction_name(prediction_kind), " ", loss_type_name(type), ": ", result.message);
+      CHECK(result.passed);
+    }
+  }
+  // The bound of a model that predicts x0 exactly is the bound of the ε model that predicts
+  // the matching noise: the parameterisations describe one distribution.
+  TrainingLossOptions from_x0, from_epsilon;
+  from_x0.type = from_epsilon.type = LossType::VariationalBound;
+  from_x0.prediction = Prediction::X0;
+  const Tensor matching_noise = epsilon_from_x0(in.schedule, in.xt, in.steps, prediction);
+  const Tensor bound_x0 = training_loss(in.schedule, Variable(prediction), in.x0, in.xt, in.steps, in.noise, from_x0).bound;
+  const Tensor bound_eps = training_loss(in.schedule, Variable(matching_noise), in.x0, in.xt, in.steps, in.noise, from_epsilon).bound;
+  const auto a = bound_x0.to_vector<double>(), b = bound_eps.to_vector<double>();
+  for (std::size_t i = 1; i < a.size(); ++i) CHECK(a[i] == doctest::Approx(b[i]).epsilon(1e-6));  // image 0: step 0, x0 from ε divides by ~1
+}
+
 TEST_CASE("the hybrid loss stops the bound's gradient at the mean") {
   const LossInputs in = loss_inputs();
   auto gradient_of = [&](LossType type, double bound_scale) {

@@ -69,7 +69,8 @@ int run_eval(const EvalOptions& requested) {
     const std::int64_t n = std::min(options.batch, share_end - first);
     std::vector<std::int64_t> indices(static_cast<std::size_t>(n));
     for (std::int64_t i = 0; i < n; ++i) indices[static_cast<std::size_t>(i)] = first + i;
-    const auto bound = diffusion::variational_bound(schedule, denoiser, data.batch(indices), variance, true, options.seed, first);
+    const auto bound = diffusion::variational_bound(schedule, denoiser, data.batch(indices), variance, true, options.seed, first,
+                                                     checkpoint.run().settings.prediction);
     for (std::int64_t i = 0; i < n; ++i) {
       totals.push_back(bound.total.at({i}));
       priors.push_back(bound.prior.at({i}));

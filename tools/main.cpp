@@ -93,6 +93,7 @@ int main(int argc, char** argv) {
   // Enum-valued settings are read as text checked against their name tables, then parsed.
   std::string schedule = ddpm::diffusion::schedule_kind_name(train.run.schedule);
   std::string loss = ddpm::diffusion::loss_type_name(train.run.loss);
+  std::string prediction = ddpm::diffusion::prediction_name(train.run.prediction);
   std::string lr_schedule = ddpm::nn::learning_rate_schedule_name(train.run.learning_rate_schedule);
   auto* train_command = app.add_subcommand("train", "Train a DDPM (L_simple, the variational bound or the hybrid loss) and write checkpoints, a log and a loss plot");
   train_command->add_option("--data", train.run.data, "fashion-mnist, idx:IMAGES[,LABELS] (MNIST-format, .gz or not), or folder:PATH (square PNGs of one size; class subfolders give labels)")->capture_default_str();
@@ -104,6 +105,7 @@ int main(int argc, char** argv) {
   train_command->add_option("--schedule", schedule, "Noise schedule")->capture_default_str()->check(CLI::IsMember(ddpm::names_of(ddpm::diffusion::schedule_kind_names)));
   train_command->add_option("--timesteps", train.run.timesteps, "Diffusion steps T")->capture_default_str()->check(CLI::Range(2, 100000));
   train_command->add_option("--loss", loss, "Training loss: simple (L_simple), vlb (the bound, T·L_t), hybrid (L_simple + 0.001·T·L_t, learns the variance)")->capture_default_str()->check(CLI::IsMember(ddpm::names_of(ddpm::diffusion::loss_type_names)));
+  train_command->add_option("--predict", prediction, "What the network predicts: eps (the noise), x0 (the clean image), v (sqrt(abar) eps - sqrt(1-abar) x0); stored in the checkpoint")->capture_default_str()->check(CLI::IsMember(ddpm::names_of(ddpm::diffusion::prediction_names)));
   train_command->add_flag("--learn-sigma", train.model.learn_sigma, "Learned-range variance output (2C channels; implied by --loss hybrid)");
   train_command->add_flag("--class-cond", train.class_conditional, "Condition on the data's labels (null label dropout for guidance)");
   train_command->add_option("--label-dropout", train.run.label_dropout, "Probability of the null label with --class-cond")->capture_default_str()->check(finite_range(0.0, 1.0));
@@ -211,6 +213,7 @@ int main(int argc, char** argv) {
       train.model.attn_resolutions = parse_list(attention, "--attn");
       train.run.schedule = ddpm::diffusion::parse_schedule_kind(schedule);
       train.run.loss = ddpm::diffusion::parse_loss_type(loss);
+      train.run.prediction = ddpm::diffusion::parse_prediction(prediction);
       train.run.learning_rate_schedule = ddpm::nn::parse_learning_rate_schedule(lr_schedule);
       train.data_given = train_command->count("--data") > 0;
       for (const CLI::Option* option : train_command->get_options())

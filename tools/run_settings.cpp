@@ -21,6 +21,7 @@ diffusion::TrainerSettings RunSettings::trainer_settings(std::int64_t total_step
   diffusion::TrainerSettings settings;
   settings.seed = seed;
   settings.loss.type = loss;
+  settings.loss.prediction = prediction;
   settings.learning_rate_schedule = learning_rate_schedule;
   settings.learning_rate = learning_rate;
   settings.warmup_steps = warmup;
@@ -34,7 +35,8 @@ diffusion::TrainerSettings RunSettings::trainer_settings(std::int64_t total_step
 const std::vector<RunSettingField>& run_setting_fields() {
   static const std::vector<RunSettingField> fields = {
       {"--data", "data", true},          {"--schedule", "schedule", false},       {"--timesteps", "timesteps", false},
-      {"--loss", "loss", false},         {"--lr-schedule", "lr_schedule", false}, {"--lr", "lr", false},
+      {"--loss", "loss", false},         {"--predict", "predict", false},         {"--lr-schedule", "lr_schedule", false},
+      {"--lr", "lr", false},
       {"--warmup", "warmup", false},     {"--batch", "batch", false},             {"--micro-batches", "micro_batches", true},
       {"--ema", "ema.decay", false},     {"--clip", "clip", false},               {"--label-dropout", "label_dropout", false},
       {"--seed", "seed", false}};
@@ -46,6 +48,7 @@ Metadata to_metadata(const RunSettings& settings) {
           {"schedule", diffusion::schedule_kind_name(settings.schedule)},
           {"timesteps", std::to_string(settings.timesteps)},
           {"loss", diffusion::loss_type_name(settings.loss)},
+          {"predict", diffusion::prediction_name(settings.prediction)},
           {"lr_schedule", nn::learning_rate_schedule_name(settings.learning_rate_schedule)},
           {"lr", exact(settings.learning_rate)},
           {"warmup", std::to_string(settings.warmup)},
@@ -82,6 +85,7 @@ RunSettings run_settings_from_metadata(const Metadata& metadata, const std::stri
   settings.schedule = named("schedule", diffusion::schedule_kind_names, "");
   settings.timesteps = parse_integer(field("timesteps"), text("timesteps"), 2, 100000);
   settings.loss = named("loss", diffusion::loss_type_names, "simple");
+  settings.prediction = named("predict", diffusion::prediction_names, "eps");  // older checkpoints predict ε
   settings.learning_rate_schedule = named("lr_schedule", nn::learning_rate_schedule_names, "constant");
   settings.learning_rate = parse_real(field("lr"), text("lr"), 0.0, 1.0);
   settings.warmup = integer("warmup", 0, most_steps, 0);

@@ -19,6 +19,7 @@ struct RunSettings {
   diffusion::ScheduleKind schedule = diffusion::ScheduleKind::Linear;
   std::int64_t timesteps = 1000;
   diffusion::LossType loss = diffusion::LossType::Simple;
+  diffusion::Prediction prediction = diffusion::Prediction::Epsilon;  // what the network predicts
   nn::LearningRateSchedule learning_rate_schedule = nn::LearningRateSchedule::Constant;
   double learning_rate = 2e-4;
   std::int64_t warmup = 0;

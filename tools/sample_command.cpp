@@ -35,6 +35,7 @@ Tensor generate_images(const SampleOptions& options, std::vector<Tensor>* trajec
   if (!sampler.ddim && options.sampler != "ancestral") throw std::runtime_error("--sampler must be ancestral or ddim");
   sampler.eta = options.eta;
   sampler.variance = model_variance(options.variance, config);
+  sampler.prediction = checkpoint.run().settings.prediction;
   sampler.guidance = options.guidance;
   sampler.seed = options.seed;
   sampler.record_every = trajectory_rows ? std::max<std::int64_t>(1, (options.steps > 0 ? options.steps : schedule.size()) / 10) : 0;

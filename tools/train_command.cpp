@@ -309,6 +309,7 @@ int run_train(const TrainOptions& requested) {
       sampler.steps = options.sample_steps;
       sampler.ddim = true;
       sampler.seed = run.seed;
+      sampler.prediction = run.prediction;
       const auto denoiser = [&](const Tensor& x, const Tensor& t, const Tensor& y) {
         NoGrad no_grad;
         return model.forward(Variable(x), t, y, unused).value();

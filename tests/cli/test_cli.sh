@@ -36,6 +36,12 @@ expect "info hybrid" 0 '"learn_sigma":true' -- "$ddpm" info H/checkpoint.safeten
 [[ $(head -1 H/log.csv) == *",mse,vb" && $(tail -1 H/log.csv | awk -F, '{print $NF}') != "" ]] && pass || fail "hybrid log.csv lacks the vb column"
 expect "sample learned" 0 "wrote 2 samples" -- "$ddpm" sample --checkpoint H/checkpoint.safetensors --n 2 --steps 3 --out h.png --quiet
 expect "eval learned" 0 "learned variance" -- "$ddpm" eval --checkpoint H/checkpoint.safetensors --data idx:images.idx --n-images 2 --quiet
+expect "train predicting v" 0 "done: 2 steps" -- "$ddpm" train --data idx:images.idx "${tiny[@]}" --steps 2 --predict v --out PV
+expect "info names the target" 0 "predict *v" -- "$ddpm" info PV/checkpoint.safetensors
+expect "sample a v model" 0 "wrote 2 samples" -- "$ddpm" sample --checkpoint PV/checkpoint.safetensors --n 2 --steps 3 --out pv.png --quiet
+expect "eval a v model" 0 "bits/dim on 2" -- "$ddpm" eval --checkpoint PV/checkpoint.safetensors --data idx:images.idx --n-images 2 --quiet
+expect "resume cannot change the target" 1 "--predict" -- "$ddpm" train --data idx:images.idx "${tiny[@]}" --steps 3 --predict x0 --resume --out PV
+expect "unknown target" 105 "--predict" -- "$ddpm" train --data idx:images.idx --predict noise --out PV2
 expect "train vlb" 0 "done: 2 steps" -- "$ddpm" train --data idx:images.idx "${tiny[@]}" --steps 2 --loss vlb --out V
 expect "resume keeps the loss" 0 "done: 3 steps" -- "$ddpm" train --data idx:images.idx "${tiny[@]}" --steps 3 --resume --out V
 [[ $(tail -1 V/log.csv | awk -F, '{print $1, ($NF != "")}') == "3 1" ]] && pass || fail "the resumed vlb run did not log its bound"
