@@ -129,6 +129,22 @@ TEST_CASE("non-finite weights and tensors the model does not have are errors at 
                        doctest::Contains("unexpected: mid.attn_1.q.weight"), std::runtime_error);
 }
 
+TEST_CASE("a model exported with its EMA weights alone loads for sampling, and asking for its raw weights is named") {
+  TinyRun run;
+  REQUIRE(tools::run_train(run.options) == 0);
+  const std::map<std::string, Tensor> ema = tools::Checkpoint::read(run.checkpoint).ema_tensors();
+  run.edit_checkpoint([](std::map<std::string, Tensor>& tensors, std::map<std::string, std::string>& metadata) {
+    std::erase_if(tensors, [](const auto& entry) { return entry.first.rfind("ema.", 0) != 0; });  // as export-ema-weights.py
+    metadata.erase("optim.step");
+  });
+  const tools::Checkpoint exported = tools::Checkpoint::read(run.checkpoint);
+  Generator init(0);
+  nn::UNet model(exported.config(), init);
+  exported.load_into(model, /*ema=*/true);
+  for (const auto& [name, tensor] : model.state_dict()) CHECK(bitwise_equal(tensor, ema.at(name)));
+  CHECK_THROWS_WITH(exported.load_into(model, /*ema=*/false), doctest::Contains("only EMA weights"));
+}
+
 TEST_CASE("a state with a non-finite value is never written over a checkpoint") {
   TinyRun run;
   CHECK(tools::run_train(run.options) == 0);

@@ -1,5 +1,7 @@
 #include "tools/checkpoint.hpp"
 
+#include <algorithm>
+
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
@@ -44,9 +46,13 @@ Checkpoint Checkpoint::from_contents(SafetensorsContents contents, const std::st
   // A header may declare a model far larger than the tensors it carries (and than memory):
   // refuse before any command builds it. Fewer declared than held is left to the strict
   // load, which names each tensor.
-  std::int64_t held = 0;
-  for (const auto& [name, tensor] : checkpoint.tensors)
-    if (!is_optimizer_or_ema(name)) held += tensor.numel();
+  // An exported model (scripts/export-ema-weights.py) holds only the EMA copy.
+  std::int64_t held_raw = 0, held_ema = 0;
+  for (const auto& [name, tensor] : checkpoint.tensors) {
+    if (!is_optimizer_or_ema(name)) held_raw += tensor.numel();
+    if (name.rfind("ema.", 0) == 0) held_ema += tensor.numel();
+  }
+  const std::int64_t held = std::max(held_raw, held_ema);
   const std::int64_t declared = config.parameter_count();
   if (declared > held)
     throw std::runtime_error(path + ": its config declares a model of " + std::to_string(declared) +
@@ -107,6 +113,8 @@ std::map<std::string, Tensor> Checkpoint::ema_tensors() const {
 }
 
 void Checkpoint::load_into(nn::UNet& model, bool ema) const {
+  if (!ema && model_tensors().empty() && has_ema())
+    throw std::runtime_error(path + ": holds only EMA weights (an exported model): drop --no-ema");
   try {
     model.load_state_dict(ema ? ema_tensors() : model_tensors(), /*strict=*/true);
   } catch (const TensorError& error) {
