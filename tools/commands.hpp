@@ -22,6 +22,9 @@ struct TrainOptions {
   std::int64_t sample_every = 0;
   std::int64_t sample_count = 16;
   std::int64_t sample_steps = 50;
+  std::int64_t fid_every = 0;      // > 0: FID of the EMA model every so many steps (tools/training_fid.hpp)
+  std::int64_t fid_samples = 500;
+  std::int64_t fid_steps = 50;
   std::int64_t log_every = 10;
   bool resume = false;
   bool overwrite = false;   // replace a run already in --out

@@ -125,6 +125,9 @@ int main(int argc, char** argv) {
   train_command->add_option("--sample-every", train.sample_every, "Steps between sample grids (0: none)")->capture_default_str()->check(CLI::NonNegativeNumber);
   train_command->add_option("--sample-count", train.sample_count, "Images in each sample grid")->capture_default_str()->check(CLI::Range(1, 1024));
   train_command->add_option("--sample-steps", train.sample_steps, "DDIM steps for the sample grids")->capture_default_str()->check(CLI::Range(1, 100000));
+  train_command->add_option("--fid-every", train.fid_every, "Steps between FID measurements of the EMA model (0: never), logged to log.csv and plotted in loss.png")->capture_default_str()->check(CLI::NonNegativeNumber);
+  train_command->add_option("--fid-samples", train.fid_samples, "Samples per FID measurement (DDIM, --fid-steps steps, the run's seed)")->capture_default_str()->check(CLI::Range(2, 1000000));
+  train_command->add_option("--fid-steps", train.fid_steps, "DDIM steps of the FID samples")->capture_default_str()->check(CLI::Range(1, 100000));
   train_command->add_option("--log-every", train.log_every, "Steps between log.csv lines")->capture_default_str()->check(CLI::Range(1, 1000000));
   train_command->add_flag("--resume", train.resume, "Continue from DIR/checkpoint.safetensors (options that fix the run must agree with it)");
   train_command->add_flag("--overwrite", train.overwrite, "Replace a run already in --out");

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <stdexcept>
 #include <tuple>
 
@@ -28,6 +29,7 @@
 #include "tools/loss_plot.hpp"
 #include "tools/processes.hpp"
 #include "tools/run_directory.hpp"
+#include "tools/training_fid.hpp"
 
 namespace ddpm::tools {
 namespace {
@@ -224,12 +226,21 @@ int run_train(const TrainOptions& requested) {
   const std::string log_path = writer ? directory->log_path() : std::string();
   std::ofstream log;
   LossHistory history;
+  bool log_has_fid = true;
   if (writer) {
     if (start > 0) directory->truncate_log(start);
     log.open(log_path, start > 0 ? std::ios::app : std::ios::trunc);
     if (!log) throw std::runtime_error(log_path + ": cannot open for writing");
-    if (start == 0) log << "step,loss,lr,grad_norm,seconds,loss_q0,loss_q1,loss_q2,loss_q3,mse,vb\n";
+    if (start == 0) log << "step,loss,lr,grad_norm,seconds,loss_q0,loss_q1,loss_q2,loss_q3,mse,vb,fid,kid\n";
     if (start > 0) history = LossHistory::from_csv(log_path);
+    log_has_fid = start == 0 || history.has_fid_columns;
+  }
+  // Loaded before the first step: a missing feature network or unsuitable data fails now.
+  std::optional<TrainingFid> fid;
+  if (writer && options.fid_every > 0) {
+    if (!log_has_fid)
+      throw std::runtime_error(log_path + " has no fid column (the run began before --fid-every existed): start a new run to log FID");
+    fid.emplace(run.data, options.fid_samples, options.fid_steps, run.seed);
   }
 
   std::signal(SIGINT, request_stop);
@@ -282,7 +293,24 @@ int run_train(const TrainOptions& requested) {
                    static_cast<long long>(step + 1), static_cast<long long>(options.steps), smoothed, rate,
                    rate * static_cast<double>(run.batch),
                    format_duration(static_cast<double>(options.steps - step - 1) / rate).c_str());
-    if (writer && ((step + 1) % options.log_every == 0 || step + 1 == options.steps)) {
+    std::optional<TrainingFid::Result> measured;
+    if (fid && (step + 1) % options.fid_every == 0) {
+      ema.swap();
+      model.eval();
+      Generator unused(0);
+      const auto denoiser = [&](const Tensor& x, const Tensor& t, const Tensor& y) {
+        NoGrad no_grad;
+        return model.forward(Variable(x), t, y, unused).value();
+      };
+      measured = fid->measure(schedule, denoiser, {options.model.in_channels, options.model.image_size, options.model.image_size},
+                              run.prediction);
+      model.train();
+      ema.swap();
+      if (!options.quiet)
+        std::fprintf(stderr, "\nstep %lld: FID %.3f, KID %.5f (%lld EMA samples, DDIM %lld steps)\n", static_cast<long long>(step + 1),
+                     measured->fid, measured->kid, static_cast<long long>(options.fid_samples), static_cast<long long>(options.fid_steps));
+    }
+    if (writer && ((step + 1) % options.log_every == 0 || step + 1 == options.steps || measured)) {
       log << step + 1 << ',' << interval_loss / interval_count << ',' << adam.learning_rate << ',' << last_norm << ',' << elapsed;
       for (int q = 0; q < 4; ++q) {
         log << ',';
@@ -291,9 +319,15 @@ int run_train(const TrainOptions& requested) {
       }
       log << ',' << interval_mse / interval_count << ',';
       if (statistics.has_bound) log << interval_bound / interval_count;
+      if (log_has_fid) {
+        log << ',';
+        if (measured) log << measured->fid << ',' << measured->kid;
+        else log << ',';
+      }
       log << '\n' << std::flush;
       if (!log) throw std::runtime_error(log_path + ": write failed");
       history.add(step + 1, interval_loss / interval_count);
+      if (measured) history.add_fid(step + 1, measured->fid);
       write_loss_plot(directory->file("loss.png"), history);
       interval_loss = interval_mse = interval_bound = 0;
       interval_count = 0;

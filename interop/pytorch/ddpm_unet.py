@@ -273,7 +273,14 @@ def sample_ddim(model: UNet, metadata: dict, count: int, steps: int = 50, seed: 
         a_t = alphas_cumprod[t]
         a_prev = alphas_cumprod[kept[index - 1]] if index > 0 else torch.tensor(1.0, dtype=torch.float64)
         output = model(x.float(), torch.full((count,), t, dtype=torch.int64), labels).double()
-        epsilon = output[:, :config.in_channels]
-        x0 = ((x - (1 - a_t).sqrt() * epsilon) / a_t.sqrt()).clamp(-1, 1)
+        prediction = output[:, :config.in_channels]  # eps, x0 or v, as the checkpoint's "predict" says
+        kind = metadata.get("predict", "eps")
+        if kind == "x0":
+            x0 = prediction
+        elif kind == "v":
+            x0 = a_t.sqrt() * x - (1 - a_t).sqrt() * prediction
+        else:
+            x0 = (x - (1 - a_t).sqrt() * prediction) / a_t.sqrt()
+        x0 = x0.clamp(-1, 1)
         x = a_prev.sqrt() * x0 + (1 - a_prev).sqrt() * ((x - a_t.sqrt() * x0) / (1 - a_t).sqrt())
     return x.float()

@@ -33,7 +33,7 @@ expect "sample guided" 0 "wrote 3 samples" -- "$ddpm" sample --checkpoint C/chec
 # The bound and hybrid losses: hybrid learns the variance, which sample and eval then use.
 expect "train hybrid" 0 "done: 3 steps" -- "$ddpm" train --data idx:images.idx "${tiny[@]}" --steps 3 --loss hybrid --out H
 expect "info hybrid" 0 '"learn_sigma":true' -- "$ddpm" info H/checkpoint.safetensors
-[[ $(head -1 H/log.csv) == *",mse,vb" && $(tail -1 H/log.csv | awk -F, '{print $NF}') != "" ]] && pass || fail "hybrid log.csv lacks the vb column"
+[[ $(head -1 H/log.csv) == *",mse,vb,fid,kid" && $(tail -1 H/log.csv | awk -F, '{print $11}') != "" ]] && pass || fail "hybrid log.csv lacks the vb column"
 expect "sample learned" 0 "wrote 2 samples" -- "$ddpm" sample --checkpoint H/checkpoint.safetensors --n 2 --steps 3 --out h.png --quiet
 expect "eval learned" 0 "learned variance" -- "$ddpm" eval --checkpoint H/checkpoint.safetensors --data idx:images.idx --n-images 2 --quiet
 expect "train predicting v" 0 "done: 2 steps" -- "$ddpm" train --data idx:images.idx "${tiny[@]}" --steps 2 --predict v --out PV
@@ -44,7 +44,7 @@ expect "resume cannot change the target" 1 "--predict" -- "$ddpm" train --data i
 expect "unknown target" 105 "--predict" -- "$ddpm" train --data idx:images.idx --predict noise --out PV2
 expect "train vlb" 0 "done: 2 steps" -- "$ddpm" train --data idx:images.idx "${tiny[@]}" --steps 2 --loss vlb --out V
 expect "resume keeps the loss" 0 "done: 3 steps" -- "$ddpm" train --data idx:images.idx "${tiny[@]}" --steps 3 --resume --out V
-[[ $(tail -1 V/log.csv | awk -F, '{print $1, ($NF != "")}') == "3 1" ]] && pass || fail "the resumed vlb run did not log its bound"
+[[ $(tail -1 V/log.csv | awk -F, '{print $1, ($11 != "")}') == "3 1" ]] && pass || fail "the resumed vlb run did not log its bound"
 expect "bad loss" 105 "--loss" -- "$ddpm" train --data idx:images.idx --loss kl --out V2
 expect "learned variance of a fixed model" 1 "learned variance" -- "$ddpm" sample --checkpoint V/checkpoint.safetensors --variance learned --n 1 --steps 2 --out v.png --quiet
 
@@ -183,6 +183,11 @@ expect "train 28x28" 0 "done: 2 steps" -- "$ddpm" train --data idx:real64.idx --
 expect "fid of a checkpoint" 0 "FID" -- "$ddpm" eval --fid --checkpoint Q/checkpoint.safetensors --data idx:reference200.idx --n-samples 6 --steps 3 --batch 6 --no-memorisation --json q1.json --quiet
 "$ddpm" eval --fid --checkpoint Q/checkpoint.safetensors --data idx:reference200.idx --n-samples 6 --steps 3 --batch 4 --no-memorisation --json q2.json --quiet > /dev/null 2>&1
 cmp -s q1.json q2.json && pass || fail "eval --fid depends on the sampling batch: $(diff q1.json q2.json)"
+# FID during training: logged at every --fid-every steps, in its own columns of log.csv.
+expect "train with FID" 0 "step 2: FID" -- "$ddpm" train --data idx:real64.idx --ch 8 --ch-mult 1,2 --num-res-blocks 1 --attn 14 --batch 4 --steps 4 --log-every 3 --fid-every 2 --fid-samples 8 --fid-steps 2 --threads 2 --out FQ
+[[ $(head -1 FQ/log.csv) == *,fid,kid ]] && pass || fail "log.csv lacks the fid and kid columns: $(head -1 FQ/log.csv)"
+[[ $(awk -F, 'NR > 1 && $12 != "" {print $1}' FQ/log.csv | tr '\n' ' ') == "2 4 " ]] && pass || fail "FID not logged at steps 2 and 4: $(cat FQ/log.csv)"
+expect "FID of 8x8 images" 1 "28 x 28 gray images" -- "$ddpm" train --data idx:images.idx "${tiny[@]}" --steps 2 --fid-every 1 --out FQ2
 "$ddpm" sample --checkpoint Q/checkpoint.safetensors --n 6 --steps 3 --sampler ddim --raw q.safetensors --out q.png --quiet 2>/dev/null
 expect "fid on raw samples" 0 "FID" -- "$ddpm" eval --fid --images q.safetensors --data idx:reference200.idx --no-memorisation --json q3.json --quiet
 grep '"fid"' q1.json | cmp -s - <(grep '"fid"' q3.json) && pass || fail "eval --fid of a checkpoint and of its raw samples differ"
