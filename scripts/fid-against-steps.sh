@@ -11,10 +11,11 @@ shift 2
 checkpoints=()
 while (($#)) && [[ $1 != -- ]]; do checkpoints+=("$1"); shift; done
 (($#)) && shift
-options=(--n-samples 256 "$@")
+options=("$@")
+[[ " $* " == *" --n-samples "* ]] || options+=(--n-samples 256)
 echo "step,fid,kid,kid_standard_error,precision,recall,class_entropy_bits" > "$out.partial"
 for checkpoint in "${checkpoints[@]}"; do
-  step=$("$ddpm" info "$checkpoint" | awk '/^ *step /{print $2; exit}')
+  step=$("$ddpm" info "$checkpoint" | awk '/^step /{print $2}')  # awk reads it all: an early exit would fail the pipe
   json=$(mktemp)
   "$ddpm" eval --fid --checkpoint "$checkpoint" --no-memorisation --quiet --json "$json" "${options[@]}" > /dev/null
   value() { sed -n "s/^ *\"$1\": \([^,]*\),\?$/\1/p" "$json" | head -1; }

@@ -14,7 +14,7 @@ packages=(
 )
 if [[ "${DDPM_WITH_PYTORCH:-0}" == 1 ]]; then
   # Only for the side-by-side benchmarks and fixture scripts, never for the build or the tests.
-  packages+=(python3-torch python3-numpy python3-scipy libopenblas0-pthread)
+  packages+=(python3-torch python3-numpy python3-scipy python3-pil libopenblas0-pthread)
 fi
 
 missing=()
