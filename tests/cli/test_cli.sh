@@ -174,6 +174,7 @@ grep -q '"fingerprint": "d448adc6b4e7af56"' fid.json && pass || fail "fid.json d
 grep -q '"fid"' fid.json && grep -q '"kid"' fid.json && grep -q '"class_entropy_bits"' fid.json && pass || fail "fid.json lacks a metric"
 expect "same data as both splits" 0 "not measured" -- "$ddpm" eval --fid --images real64.idx --data idx:reference200.idx --quiet
 expect "fid on 8x8 images" 1 "28 x 28 gray images" -- "$ddpm" eval --fid --images images.idx --data idx:reference200.idx --quiet
+expect "info on the feature network" 0 "fingerprint *d448adc6b4e7af56" -- "$ddpm" info "$here/../../models/fashion-mnist-classifier.safetensors"
 expect "fid of nothing" 1 "either --checkpoint" -- "$ddpm" eval --fid --quiet
 expect "fid of a missing file" 1 "missing.safetensors" -- "$ddpm" eval --fid --images missing.safetensors --quiet
 expect "fid without a feature network" 1 "nothere.safetensors" -- "$ddpm" eval --fid --images real64.idx --classifier nothere.safetensors --quiet
