@@ -175,6 +175,7 @@ grep -q '"fid"' fid.json && grep -q '"kid"' fid.json && grep -q '"class_entropy_
 expect "same data as both splits" 0 "not measured" -- "$ddpm" eval --fid --images real64.idx --data idx:reference200.idx --quiet
 expect "fid on 8x8 images" 1 "28 x 28 gray images" -- "$ddpm" eval --fid --images images.idx --data idx:reference200.idx --quiet
 expect "info on the feature network" 0 "fingerprint *d448adc6b4e7af56" -- "$ddpm" info "$here/../../models/fashion-mnist-classifier.safetensors"
+expect "fid of a PNG folder of other sizes" 1 "got \[4, 1, 12, 12\]" -- "$ddpm" eval --fid --images pngs --data idx:reference200.idx --quiet
 expect "fid of nothing" 1 "either --checkpoint" -- "$ddpm" eval --fid --quiet
 expect "fid of a missing file" 1 "missing.safetensors" -- "$ddpm" eval --fid --images missing.safetensors --quiet
 expect "fid without a feature network" 1 "nothere.safetensors" -- "$ddpm" eval --fid --images real64.idx --classifier nothere.safetensors --quiet
