@@ -41,12 +41,6 @@ Tensor formula_points(std::int64_t count, double amplitude, double frequency, do
 Tensor first_set() { return formula_points(150, 1.0, 0.37, 0.0); }
 Tensor second_set() { return formula_points(120, 0.95, 0.3705, 0.05); }
 
-Tensor images_of(const tools::Dataset& data, std::int64_t first, std::int64_t count) {
-  std::vector<std::int64_t> indices;
-  for (std::int64_t i = first; i < first + count; ++i) indices.push_back(i);
-  return data.batch(indices);
-}
-
 const tools::Dataset& test_split() {
   static const tools::Dataset data = tools::load_dataset("fashion-mnist", "test");
   return data;
@@ -57,7 +51,7 @@ const nn::FeatureClassifier& classifier() {
 }
 // Features of the whole test split, computed once for the cases below.
 const ClassifierOutputs& test_outputs() {
-  static const ClassifierOutputs outputs = classify_images(classifier(), images_of(test_split(), 0, test_split().count));
+  static const ClassifierOutputs outputs = classify_images(classifier(), test_split().range());
   return outputs;
 }
 
@@ -114,7 +108,7 @@ TEST_CASE("FID of half the test split against all of it matches SciPy on the sam
 
 TEST_CASE("FID grows with the strength of Gaussian noise and of blur; KID of two real halves is about zero") {
   const Tensor reference = test_outputs().features.narrow(0, 5000, 5000);
-  const Tensor clean = images_of(test_split(), 0, 1000);
+  const Tensor clean = test_split().range(0, 1000);
   Generator generator(11);
   const Tensor unit_noise = randn(clean.shape(), generator);
   double previous = fid(test_outputs().features.narrow(0, 0, 1000), reference);
@@ -141,18 +135,18 @@ TEST_CASE("FID grows with the strength of Gaussian noise and of blur; KID of two
 
 TEST_CASE("the memorisation check flags copies of training images and not new ones") {
   const tools::Dataset train = tools::load_dataset("fashion-mnist", "train");
-  const Tensor train_subset = images_of(train, 0, 6000);
-  const Tensor held_out = images_of(test_split(), 0, 500);
-  const Memorisation copies = memorisation(images_of(train, 100, 40), train_subset, held_out);
+  const Tensor train_subset = train.range(0, 6000);
+  const Tensor held_out = test_split().range(0, 500);
+  const Memorisation copies = memorisation(train.range(100, 40), train_subset, held_out);
   CHECK(copies.fraction == 1.0);
   CHECK(copies.threshold > 0);
-  const Memorisation fresh = memorisation(images_of(test_split(), 500, 300), train_subset, held_out);
+  const Memorisation fresh = memorisation(test_split().range(500, 300), train_subset, held_out);
   CHECK(fresh.fraction < 0.05);
   CHECK_THROWS_WITH_AS(memorisation(held_out, zeros({4, 1, 8, 8}), held_out), doctest::Contains("[4, 1, 8, 8]"), TensorError);
 }
 
 TEST_CASE("features and metrics do not depend on batching or the thread count") {
-  const Tensor images = images_of(test_split(), 0, 150);
+  const Tensor images = test_split().range(0, 150);
   const ClassifierOutputs whole = classify_images(classifier(), images);
   const ClassifierOutputs middle = classify_images(classifier(), images.narrow(0, 60, 30));
   CHECK(bitwise_equal(middle.features, whole.features.narrow(0, 60, 30)));

@@ -7,6 +7,7 @@
 #include <numeric>
 #include <stdexcept>
 
+#include "tensor/error.hpp"
 #include "tensor/random.hpp"
 #include "tools/idx.hpp"
 #include "tools/png_image.hpp"
@@ -23,6 +24,15 @@ Tensor Dataset::batch(const std::vector<std::int64_t>& indices) const {
     for (std::int64_t i = 0; i < per_image; ++i)
       data[b * per_image + i] = static_cast<float>(pixels[indices[b] * per_image + i]) / 127.5f - 1.0f;
   return out;
+}
+
+Tensor Dataset::range(std::int64_t first, std::int64_t count) const {
+  if (count < 0) count = this->count - first;
+  check(first >= 0 && count >= 0 && first + count <= this->count, "Dataset::range", "images ", first, " .. ", first + count,
+        " of ", this->count);
+  std::vector<std::int64_t> indices(static_cast<std::size_t>(count));
+  for (std::int64_t i = 0; i < count; ++i) indices[static_cast<std::size_t>(i)] = first + i;
+  return batch(indices);
 }
 
 Tensor Dataset::batch_labels(const std::vector<std::int64_t>& indices) const {

@@ -16,6 +16,8 @@ struct Dataset {
 
   // Images `indices` as a float32 [B, C, S, S] tensor in [-1, 1], and their labels.
   Tensor batch(const std::vector<std::int64_t>& indices) const;
+  // Images first .. first + count - 1 (every image by default), as batch() scales them.
+  Tensor range(std::int64_t first = 0, std::int64_t count = -1) const;
   Tensor batch_labels(const std::vector<std::int64_t>& indices) const;
 };
 

@@ -21,12 +21,6 @@
 namespace ddpm::tools {
 namespace {
 
-Tensor every_image(const Dataset& data) {
-  std::vector<std::int64_t> indices(static_cast<std::size_t>(data.count));
-  for (std::int64_t i = 0; i < data.count; ++i) indices[static_cast<std::size_t>(i)] = i;
-  return data.batch(indices);
-}
-
 // A safetensors file as `ddpm sample --raw` writes it (float [N, C, H, W] in [-1, 1] named
 // "images", or the file's only tensor).
 Tensor read_raw_images(const std::string& path) {
@@ -50,9 +44,9 @@ Tensor read_raw_images(const std::string& path) {
 
 // --images: a directory of PNGs, a .safetensors file, or anything else as IDX (.gz or not).
 Tensor read_images(const std::string& path) {
-  if (std::filesystem::is_directory(path)) return every_image(load_dataset("folder:" + path));
+  if (std::filesystem::is_directory(path)) return load_dataset("folder:" + path).range();
   if (path.ends_with(".safetensors")) return read_raw_images(path);
-  return every_image(load_dataset("idx:" + path));
+  return load_dataset("idx:" + path).range();
 }
 
 void check_classifier_images(const Tensor& images, const std::string& what) {
@@ -104,7 +98,7 @@ int run_sample_quality(const EvalOptions& requested) {
   if (group.rank() != 0) return 0;  // rank 0 measures
   check_classifier_images(generated, what);
   const Dataset reference_data = load_dataset(source, options.split);
-  const Tensor reference = every_image(reference_data);
+  const Tensor reference = reference_data.range();
   check_classifier_images(reference, source + " (" + options.split + ")");
 
   if (!options.quiet) std::fprintf(stderr, "computing features of %lld + %lld images\n", static_cast<long long>(generated.size(0)), static_cast<long long>(reference.size(0)));
@@ -115,7 +109,7 @@ int run_sample_quality(const EvalOptions& requested) {
   std::optional<diffusion::Memorisation> copies;
   if (options.memorisation) {
     if (!options.quiet) std::fprintf(stderr, "comparing with every training image\n");
-    copies = diffusion::memorisation(generated, every_image(load_dataset(source, "train")), reference);
+    copies = diffusion::memorisation(generated, load_dataset(source, "train").range(), reference);
   }
 
   std::printf("sample quality of %s\nagainst %lld %s images of %s; feature network %s (%s)\n", what.c_str(),

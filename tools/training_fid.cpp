@@ -21,9 +21,7 @@ TrainingFid::TrainingFid(const std::string& data_source, std::int64_t samples, s
     throw std::runtime_error("--fid-every: FID's feature network takes 28 x 28 gray images, and " + data_source + " has " +
                              std::to_string(test.channels) + " channel(s) of " + std::to_string(test.size) + " x " +
                              std::to_string(test.size));
-  std::vector<std::int64_t> indices(static_cast<std::size_t>(test.count));
-  for (std::int64_t i = 0; i < test.count; ++i) indices[static_cast<std::size_t>(i)] = i;
-  reference_ = diffusion::classify_images(*classifier_, test.batch(indices));
+  reference_ = diffusion::classify_images(*classifier_, test.range());
 }
 
 TrainingFid::Result TrainingFid::measure(const diffusion::NoiseSchedule& schedule, const diffusion::Denoiser& denoiser,
