@@ -4,7 +4,6 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
-#include <optional>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 
@@ -106,10 +105,12 @@ int run_sample_quality(const EvalOptions& requested) {
   const diffusion::ClassifierOutputs reference_outputs = diffusion::classify_images(*classifier, reference);
   const diffusion::SampleQuality quality = diffusion::sample_quality(generated_outputs, reference_outputs);
   const std::string fingerprint = nn::weights_fingerprint(*classifier);
-  std::optional<diffusion::Memorisation> copies;
+  diffusion::Memorisation copies;
+  bool copies_measured = false;
   if (options.memorisation) {
     if (!options.quiet) std::fprintf(stderr, "comparing with every training image\n");
     copies = diffusion::memorisation(generated, load_dataset(source, "train").range(), reference);
+    copies_measured = true;
   }
 
   std::printf("sample quality of %s\nagainst %lld %s images of %s; feature network %s (%s)\n", what.c_str(),
@@ -125,14 +126,14 @@ int run_sample_quality(const EvalOptions& requested) {
   std::printf("\n");
   // A source whose two splits are one data set (idx:FILE) makes every test image its own
   // nearest training image: the threshold is then zero and the check says nothing.
-  if (copies && copies->threshold == 0) {
+  if (copies_measured && copies.threshold == 0) {
     std::printf("  %-20s not measured: %s's %s images are exact copies of its training images (one data set as both splits?)\n",
                 "memorised", source.c_str(), options.split.c_str());
-    copies.reset();
+    copies_measured = false;
   }
-  if (copies)
+  if (copies_measured)
     std::printf("  %-20s %12.4f (nearer a training image than %.0f%% of %s images are; new images ~%.2f, copies 1)\n",
-                "memorised", copies->fraction, copies->quantile * 100, options.split.c_str(), copies->quantile);
+                "memorised", copies.fraction, copies.quantile * 100, options.split.c_str(), copies.quantile);
 
   if (!options.json.empty()) {
     nlohmann::ordered_json json;
@@ -147,7 +148,7 @@ int run_sample_quality(const EvalOptions& requested) {
     json["k"] = 3;
     json["class_counts"] = quality.classes.counts;
     json["class_entropy_bits"] = quality.classes.entropy_bits;
-    if (copies) json["memorisation"] = {{"fraction", copies->fraction}, {"threshold", copies->threshold}, {"quantile", copies->quantile}};
+    if (copies_measured) json["memorisation"] = {{"fraction", copies.fraction}, {"threshold", copies.threshold}, {"quantile", copies.quantile}};
     write_text_file_atomically(options.json, json.dump(2) + "\n");
   }
   if (!options.features.empty())
