@@ -113,10 +113,11 @@ std::map<std::string, Tensor> Checkpoint::ema_tensors() const {
 }
 
 void Checkpoint::load_into(nn::UNet& model, bool ema) const {
-  if (!ema && model_tensors().empty() && has_ema())
+  const std::map<std::string, Tensor> weights = ema ? ema_tensors() : model_tensors();
+  if (!ema && weights.empty() && has_ema())
     throw std::runtime_error(path + ": holds only EMA weights (an exported model): drop --no-ema");
   try {
-    model.load_state_dict(ema ? ema_tensors() : model_tensors(), /*strict=*/true);
+    model.load_state_dict(weights, /*strict=*/true);
   } catch (const TensorError& error) {
     throw std::runtime_error(path + (ema ? " (EMA weights)" : "") + ": " + error.what());
   }

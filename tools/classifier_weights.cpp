@@ -4,7 +4,6 @@
 #include <map>
 #include <stdexcept>
 
-#include "nn/safetensors.hpp"
 
 namespace ddpm::tools {
 
@@ -17,7 +16,10 @@ std::string default_classifier_path() {
 }
 
 std::unique_ptr<nn::FeatureClassifier> load_classifier(const std::string& path) {
-  const SafetensorsContents contents = read_safetensors(path);
+  return load_classifier(read_safetensors(path), path);
+}
+
+std::unique_ptr<nn::FeatureClassifier> load_classifier(const SafetensorsContents& contents, const std::string& path) {
   Generator init(0);
   auto model = std::make_unique<nn::FeatureClassifier>(init);
   try {

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "nn/feature_classifier.hpp"
+#include "nn/safetensors.hpp"
 
 namespace ddpm::tools {
 
@@ -14,5 +15,7 @@ std::string default_classifier_path();
 
 // Reads the weights, naming the file in any error (missing, not safetensors, wrong tensors).
 std::unique_ptr<nn::FeatureClassifier> load_classifier(const std::string& path);
+// The same from a file already read (`path` names it in errors).
+std::unique_ptr<nn::FeatureClassifier> load_classifier(const SafetensorsContents& contents, const std::string& path);
 
 }  // namespace ddpm::tools

@@ -22,7 +22,7 @@ void print_metadata(const std::map<std::string, std::string>& metadata) {
 // The weights `ddpm classifier train` writes: their recorded figures and the fingerprint
 // every FID names, recomputed from the tensors.
 int run_classifier_info(const std::string& path, const SafetensorsContents& contents) {
-  const auto classifier = load_classifier(path);
+  const auto classifier = load_classifier(contents, path);
   std::printf("feature network  %s\nfingerprint      %s\nparameters       %lld in %zu tensors\n", path.c_str(),
               nn::weights_fingerprint(*classifier).c_str(), static_cast<long long>(classifier->parameter_count()),
               contents.tensors.size());
@@ -38,7 +38,7 @@ int run_info(const std::string& path) {
   if (format != contents.metadata.end() && format->second == "ddpm-feature-classifier") return run_classifier_info(path, contents);
   // Reads what the file holds without building the model: a header may declare a model far
   // larger than its tensors (and than this machine's memory).
-  const Checkpoint checkpoint = Checkpoint::read(path);
+  const Checkpoint checkpoint = Checkpoint::from_contents(contents, path);  // the file is read once
   const nn::UNetConfig config = checkpoint.config();
   auto weights = checkpoint.model_tensors();
   const bool ema_only = weights.empty() && checkpoint.has_ema();  // an exported model

@@ -2,7 +2,6 @@
 
 #include <stdexcept>
 
-#include "ddpm/frechet_distance.hpp"
 #include "ddpm/kernel_distance.hpp"
 #include "tensor/tensor_library.hpp"
 #include "tools/classifier_weights.hpp"
@@ -22,6 +21,7 @@ TrainingFid::TrainingFid(const std::string& data_source, std::int64_t samples, s
                              std::to_string(test.channels) + " channel(s) of " + std::to_string(test.size) + " x " +
                              std::to_string(test.size));
   reference_ = diffusion::classify_images(*classifier_, test.range());
+  reference_statistics_ = diffusion::feature_statistics(reference_.features);
 }
 
 TrainingFid::Result TrainingFid::measure(const diffusion::NoiseSchedule& schedule, const diffusion::Denoiser& denoiser,
@@ -39,8 +39,7 @@ TrainingFid::Result TrainingFid::measure(const diffusion::NoiseSchedule& schedul
   }
   const diffusion::ClassifierOutputs generated = diffusion::classify_images(*classifier_, concat(pieces, 0));
   Result result;
-  result.fid = diffusion::frechet_distance(diffusion::feature_statistics(generated.features),
-                                           diffusion::feature_statistics(reference_.features));
+  result.fid = diffusion::frechet_distance(diffusion::feature_statistics(generated.features), reference_statistics_);
   result.kid = diffusion::kernel_distance(generated.features, reference_.features).estimate;
   return result;
 }

@@ -6,6 +6,7 @@
 #include <memory>
 #include <string>
 
+#include "ddpm/frechet_distance.hpp"
 #include "ddpm/sample_quality.hpp"
 #include "ddpm/sampler.hpp"
 
@@ -29,6 +30,7 @@ class TrainingFid {
  private:
   std::unique_ptr<nn::FeatureClassifier> classifier_;
   diffusion::ClassifierOutputs reference_;
+  diffusion::FeatureStatistics reference_statistics_;  // the same at every measurement
   std::int64_t samples_, sampling_steps_;
   std::uint64_t seed_;
 };
