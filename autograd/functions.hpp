@@ -75,13 +75,17 @@ struct NormalizationOptions {
   std::int64_t groups = 32;
   double eps = 1e-5;
 };
-// conv2d(dropout(SiLU(GroupNorm(input)))), bit for bit the ops in a row, but saving only
-// the input and the group statistics: the activation and the dropout mask are recomputed
-// in backward. input [N, Ci, H, W], gamma/beta [Ci], weight [Co, Ci, KH, KW], bias [Co] or
-// undefined; dropout_generator may be null when dropout_probability is 0.
+// conv2d(dropout(SiLU(GroupNorm(input)))) + image_bias, bit for bit the ops in a row, but
+// saving only the input and the group statistics: the activation and the dropout mask are
+// recomputed in backward. Without a graph to record (no gradient wanted, no dropout) it
+// runs as one inference op that never stores the activation (tensor/convolution.hpp).
+// input [N, Ci, H, W], gamma/beta [Ci], weight [Co, Ci, KH, KW], bias [Co] or undefined,
+// image_bias [N, Co] (a bias per image: a block's time embedding) or undefined;
+// dropout_generator may be null when dropout_probability is 0.
 Variable group_norm_silu_conv2d(const Variable& input, const NormalizationOptions& norm, const Variable& gamma,
                                 const Variable& beta, double dropout_probability, Generator* dropout_generator,
-                                const Variable& weight, const Variable& bias, const Convolution2dOptions& options);
+                                const Variable& weight, const Variable& bias, const Convolution2dOptions& options,
+                                const Variable& image_bias = Variable());
 // softmax(Q Kᵀ · scale) V over [B, L, C] tensors.
 Variable attention(const Variable& query, const Variable& key, const Variable& value, double scale);
 Variable upsample_nearest2x(const Variable& input);  // [N, C, H, W] -> [N, C, 2H, 2W]

@@ -3,6 +3,8 @@
 // training step the normalised activations, the dropout masks and the dropped-out copies
 // are about a third of everything saved for backward, and all of them are cheap to
 // recompute from the block's input, the group statistics and the RNG counters.
+#include <algorithm>
+
 #include "autograd/convolution_options.hpp"
 #include "autograd/functions.hpp"
 #include "tensor/convolution.hpp"
@@ -35,22 +37,36 @@ Variable dropout(const Variable& x, double probability, Generator& generator) {
 
 Variable group_norm_silu_conv2d(const Variable& input, const NormalizationOptions& norm, const Variable& gamma,
                                 const Variable& beta, double dropout_probability, Generator* dropout_generator,
-                                const Variable& weight, const Variable& bias, const Convolution2dOptions& options) {
+                                const Variable& weight, const Variable& bias, const Convolution2dOptions& options,
+                                const Variable& image_bias) {
   check(dropout_probability >= 0.0 && dropout_probability < 1.0, "group_norm_silu_conv2d",
         "dropout probability must be in [0, 1), got ", dropout_probability);
   check(dropout_probability == 0.0 || dropout_generator, "group_norm_silu_conv2d", "dropout needs a generator");
   const bool dropping = dropout_probability > 0.0;
-  const Generator before = dropping ? *dropout_generator : Generator();
+  const bool has_bias = bias.defined(), has_image_bias = image_bias.defined();
+  std::vector<Variable> inputs = {input, gamma, beta, weight};
+  if (has_bias) inputs.push_back(bias);
+  if (has_image_bias) inputs.push_back(image_bias);
+  const Tensor bias_value = has_bias ? bias.value() : Tensor();
+  const Tensor image_bias_value = has_image_bias ? image_bias.value() : Tensor();
   const std::int64_t groups = norm.groups;
   const double eps = norm.eps, p = dropout_probability;
+  const bool recording = grad_enabled() && std::any_of(inputs.begin(), inputs.end(), [](const Variable& v) {
+                           return v.requires_grad();
+                         });
+  if (!recording && !dropping)
+    return Variable(group_norm_silu_conv2d(input.value(), groups, gamma.value(), beta.value(), eps, weight.value(),
+                                           bias_value, options, image_bias_value),
+                    false);
+
+  const Generator before = dropping ? *dropout_generator : Generator();
   // Forward: the normalised activation lives only until the convolution has read it.
   const GroupNormOutput normalized = group_norm(input.value(), groups, gamma.value(), beta.value(), eps, true);
   Tensor activation = normalized.output;
   if (dropping) {
     apply_dropout_(activation, p, *dropout_generator);
   }
-  const bool has_bias = bias.defined();
-  Tensor output = conv2d(activation, weight.value(), has_bias ? bias.value() : Tensor(), forward_options(options, weight));
+  Tensor output = conv2d(activation, weight.value(), bias_value, forward_options(options, weight), image_bias_value);
   activation = Tensor();
 
   SavedTensor saved_input(input.value(), "group_norm_silu_conv2d"), saved_gamma(gamma.value(), "group_norm_silu_conv2d"),
@@ -58,8 +74,8 @@ Variable group_norm_silu_conv2d(const Variable& input, const NormalizationOption
   const Tensor mean = normalized.mean, inverse_std = normalized.inverse_std;
   const bool need_input = input.requires_grad() || gamma.requires_grad() || beta.requires_grad();
   const bool need_weight = weight.requires_grad(), need_bias = has_bias && bias.requires_grad();
-  std::vector<Variable> inputs = {input, gamma, beta, weight};
-  if (has_bias) inputs.push_back(bias);
+  const std::size_t image_bias_index = has_bias ? 5 : 4;
+  const bool need_image_bias = has_image_bias && image_bias.requires_grad();
   return Variable::from_op(output, "group_norm_silu_conv2d", inputs, [=](const Tensor& g) {
     const Tensor& x = saved_input.get();
     const Tensor& w = saved_weight.get();
@@ -78,6 +94,7 @@ Variable group_norm_silu_conv2d(const Variable& input, const NormalizationOption
     if (need_weight) gradients[3] = conv2d_weight_gradient(g, activation, w.shape(), options);
     activation = Tensor();
     if (need_bias) gradients[4] = sum(g, {0, 2, 3});
+    if (need_image_bias) gradients[image_bias_index] = sum(g, {2, 3});
     if (need_input) {
       GroupNormGradients norm_gradients = group_norm_backward(activation_gradient, x, mean, inverse_std, groups,
                                                               saved_gamma.get(), saved_beta.get(), true);

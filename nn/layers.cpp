@@ -56,9 +56,9 @@ Variable dropout(const Variable& x, double p, bool training, Generator& generato
 }
 
 Variable normalize_activate_convolve(const GroupNorm& norm, const Conv2d& conv, const Variable& x, double dropout_p,
-                                     bool training, Generator& generator) {
+                                     bool training, Generator& generator, const Variable& image_bias) {
   return group_norm_silu_conv2d(x, {norm.groups, norm.eps}, norm.weight, norm.bias, training ? dropout_p : 0.0, &generator,
-                                conv.weight, conv.bias, conv.options);
+                                conv.weight, conv.bias, conv.options, image_bias);
 }
 
 Tensor timestep_embedding(const Tensor& timesteps, std::int64_t dim) {

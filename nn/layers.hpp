@@ -50,11 +50,12 @@ class Embedding : public Module {
 // 1/(1-p). The mask comes from the counter-based generator, so it is reproducible.
 Variable dropout(const Variable& x, double p, bool training, Generator& generator);
 
-// conv(dropout(SiLU(norm(x)))) as the U-Net applies it, through the fused op that recomputes
-// the activation in backward instead of keeping it (autograd/functions.hpp); the same
-// values as the layers one after another. Dropout applies when training with p > 0.
+// conv(dropout(SiLU(norm(x)))) (+ image_bias [N, Co]) as the U-Net applies it, through the
+// fused op that recomputes the activation in backward instead of keeping it, and in
+// inference never stores it (autograd/functions.hpp); the same values as the layers one
+// after another. Dropout applies when training with p > 0.
 Variable normalize_activate_convolve(const GroupNorm& norm, const Conv2d& conv, const Variable& x, double dropout_p,
-                                     bool training, Generator& generator);
+                                     bool training, Generator& generator, const Variable& image_bias = Variable());
 
 // The DDPM sinusoidal embedding of integer timesteps t [B] -> [B, dim]: sines then
 // cosines of t·exp(-ln(10000) i / (dim/2 - 1)), computed in float32 as PyTorch does.

@@ -95,9 +95,10 @@ ResBlock::ResBlock(std::int64_t in_channels, std::int64_t out_channels, std::int
 }
 
 Variable ResBlock::forward(const Variable& x, const Variable& silu_temb, Generator& dropout_generator) const {
-  Variable h = normalize_activate_convolve(*norm1, *conv1, x, 0.0, false, dropout_generator);
+  // The time embedding is added by conv1 as it writes its output: the same values as a
+  // separate add, without reading the output again.
   const Variable projected = temb_proj->forward(silu_temb);  // [B, C_out]
-  h = add(h, reshape(projected, {projected.size(0), projected.size(1), 1, 1}));
+  Variable h = normalize_activate_convolve(*norm1, *conv1, x, 0.0, false, dropout_generator, projected);
   h = normalize_activate_convolve(*norm2, *conv2, h, dropout_probability, training(), dropout_generator);
   return add(skip ? skip->forward(x) : x, h);
 }

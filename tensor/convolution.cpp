@@ -17,12 +17,14 @@
 #include <vector>
 
 #include "tensor/convolution/direct.hpp"
+#include "tensor/convolution/fusion.hpp"
 #include "tensor/convolution/geometry.hpp"
 #include "tensor/convolution/implicit_gemm.hpp"
 #include "tensor/convolution/padding.hpp"
 #include "tensor/convolution/shifted.hpp"
 #include "tensor/convolution/winograd.hpp"
 #include "tensor/factory.hpp"
+#include "tensor/group_norm.hpp"
 #include "tensor/kernel_path.hpp"
 
 namespace ddpm {
@@ -34,21 +36,52 @@ void check_same_dtype(const char* op, const Tensor& a, const Tensor& b) {
   check(a.dtype() == b.dtype(), op, "dtypes differ: ", dtype_name(a.dtype()), " and ", dtype_name(b.dtype()));
 }
 
-// output = bias + the correlation of x with weight [Co, Ci, KH, KW] under geometry g; x
-// unpadded [N, Ci, H, W]. Both the forward and the stride-1 input gradient (on the
-// transposed geometry) run here; pad_width is the columns' padding (g.padding the rows').
+// output = bias (+ image_bias) + the correlation of x with weight [Co, Ci, KH, KW] under
+// geometry g; x unpadded [N, Ci, H, W]. Both the forward and the stride-1 input gradient
+// (on the transposed geometry) run here; pad_width is the columns' padding (g.padding the rows').
 template <class T>
 void correlate(const Geometry& g, std::int64_t pad_width, const Tensor& x, const T* weight, const T* bias, T* output,
-               WeightLifetime lifetime) {
-  if (winograd_suits(g)) return correlate_winograd<T>(g, x.data<T>(), weight, bias, output, lifetime);
-  if (shifted_convolution_suits(g.out_channels, g.in_channels * g.kernel_area()))
-    return correlate_shifted<T>({x.data<T>(), g.batch, g.in_channels, g.height, g.width, g.padding, pad_width},
-                                {g.kernel_height, g.kernel_width, g.stride, g.dilation}, g.out_height, g.out_width,
-                                g.out_channels, weight, bias, output);
-  const PaddedInput padded = padded_planes(x, g.padding, pad_width);
-  if (direct_convolution_suits(g))
-    return convolve_directly<T>(g, padded.buffer.data<T>(), padded.height, padded.width, weight, bias, output);
-  implicit_gemm::forward<T>(g, padded, weight, bias, output);
+               WeightLifetime lifetime, const T* image_bias = nullptr) {
+  if (winograd_suits(g)) return correlate_winograd<T>(g, x.data<T>(), weight, bias, output, lifetime, {}, image_bias);
+  if (shifted_convolution_suits(g.out_channels, g.in_channels * g.kernel_area())) {
+    correlate_shifted<T>({x.data<T>(), g.batch, g.in_channels, g.height, g.width, g.padding, pad_width},
+                         {g.kernel_height, g.kernel_width, g.stride, g.dilation}, g.out_height, g.out_width,
+                         g.out_channels, weight, bias, output);
+  } else {
+    const PaddedInput padded = padded_planes(x, g.padding, pad_width);
+    if (direct_convolution_suits(g))
+      convolve_directly<T>(g, padded.buffer.data<T>(), padded.height, padded.width, weight, bias, output);
+    else
+      implicit_gemm::forward<T>(g, padded, weight, bias, output);
+  }
+  if (image_bias) add_image_bias(image_bias, g.batch, g.out_channels, g.out_area(), output);
+}
+
+// The forward's bias and image bias checked against its geometry.
+void check_biases(const char* op, const Geometry& g, const Tensor& input, const Tensor& weight, const Tensor& bias,
+                  const Tensor& image_bias) {
+  check_same_dtype(op, input, weight);
+  if (bias.defined()) {
+    check(bias.shape() == Shape{g.out_channels}, op, "bias must be [", g.out_channels, "], got ",
+          shape_string(bias.shape()));
+    check_same_dtype(op, input, bias);
+  }
+  if (image_bias.defined()) {
+    check(image_bias.shape() == Shape{g.batch, g.out_channels}, op, "image bias must be [", g.batch, ", ",
+          g.out_channels, "], got ", shape_string(image_bias.shape()));
+    check_same_dtype(op, input, image_bias);
+  }
+}
+
+template <class T>
+const T* data_or_null(const Tensor& contiguous) {
+  return contiguous.defined() ? contiguous.data<T>() : nullptr;
+}
+
+Tensor contiguous_or_undefined(const Tensor& tensor) { return tensor.defined() ? tensor.contiguous() : Tensor(); }
+
+WeightLifetime weight_lifetime(const Convolution2dOptions& options) {
+  return options.reuse_weight_transform ? WeightLifetime::Lasting : WeightLifetime::ThisCall;
 }
 
 }  // namespace
@@ -61,22 +94,51 @@ std::int64_t conv2d_output_size(std::int64_t input, std::int64_t kernel, const C
   return size;
 }
 
-Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias, const Convolution2dOptions& options) {
+Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias, const Convolution2dOptions& options,
+              const Tensor& image_bias) {
   const Geometry g = make_geometry(input.shape(), weight.shape(), options, "conv2d");
-  check_same_dtype("conv2d", input, weight);
-  if (bias.defined()) {
-    check(bias.shape() == Shape{g.out_channels}, "conv2d", "bias must be [", g.out_channels, "], got ",
-          shape_string(bias.shape()));
-    check_same_dtype("conv2d", input, bias);
+  check_biases("conv2d", g, input, weight, bias, image_bias);
+  const Tensor per_image = contiguous_or_undefined(image_bias);
+  if (use_reference_kernels()) {
+    Tensor output = conv2d_reference(input, weight, bias, options).contiguous();
+    if (per_image.defined())
+      dispatch_floating(input.dtype(), "conv2d", [&]<class T>() {
+        add_image_bias(per_image.data<T>(), g.batch, g.out_channels, g.out_area(), output.data<T>());
+      });
+    return output;
   }
-  if (use_reference_kernels()) return conv2d_reference(input, weight, bias, options);
   Tensor output = Tensor::empty({g.batch, g.out_channels, g.out_height, g.out_width}, input.dtype());
   if (g.batch == 0 || g.out_channels == 0) return output;
-  const Tensor x = input.contiguous(), w = weight.contiguous();
-  const Tensor b = bias.defined() ? bias.contiguous() : Tensor();
+  const Tensor x = input.contiguous(), w = weight.contiguous(), b = contiguous_or_undefined(bias);
   dispatch_floating(input.dtype(), "conv2d", [&]<class T>() {
-    correlate<T>(g, g.padding, x, w.data<T>(), b.defined() ? b.data<T>() : nullptr, output.data<T>(),
-                 options.reuse_weight_transform ? WeightLifetime::Lasting : WeightLifetime::ThisCall);
+    correlate<T>(g, g.padding, x, w.data<T>(), data_or_null<T>(b), output.data<T>(), weight_lifetime(options),
+                 data_or_null<T>(per_image));
+  });
+  return output;
+}
+
+Tensor group_norm_silu_conv2d(const Tensor& input, std::int64_t groups, const Tensor& gamma, const Tensor& beta,
+                              double eps, const Tensor& weight, const Tensor& bias, const Convolution2dOptions& options,
+                              const Tensor& image_bias) {
+  const Geometry g = make_geometry(input.shape(), weight.shape(), options, "group_norm_silu_conv2d");
+  if (use_reference_kernels() || !winograd_suits(g) || g.batch == 0)
+    return conv2d(group_norm(input, groups, gamma, beta, eps, true).output, weight, bias, options, image_bias);
+  check_biases("group_norm_silu_conv2d", g, input, weight, bias, image_bias);
+  check(groups > 0 && g.in_channels % groups == 0, "group_norm_silu_conv2d", "channels (", g.in_channels,
+        ") must be a multiple of groups (", groups, ")");
+  check(gamma.shape() == Shape{g.in_channels} && beta.shape() == Shape{g.in_channels}, "group_norm_silu_conv2d",
+        "gamma and beta must be [", g.in_channels, "], got ", shape_string(gamma.shape()), " and ",
+        shape_string(beta.shape()));
+  check(gamma.dtype() == input.dtype() && beta.dtype() == input.dtype(), "group_norm_silu_conv2d",
+        "gamma, beta and input dtypes differ");
+  Tensor output = Tensor::empty({g.batch, g.out_channels, g.out_height, g.out_width}, input.dtype());
+  const Tensor x = input.contiguous(), w = weight.contiguous(), b = contiguous_or_undefined(bias);
+  const Tensor gamma_values = gamma.contiguous(), beta_values = beta.contiguous();
+  const Tensor per_image = contiguous_or_undefined(image_bias);
+  dispatch_floating(input.dtype(), "group_norm_silu_conv2d", [&]<class T>() {
+    const InputActivation<T> activation{gamma_values.data<T>(), beta_values.data<T>(), groups, eps};
+    correlate_winograd<T>(g, x.data<T>(), w.data<T>(), data_or_null<T>(b), output.data<T>(), weight_lifetime(options),
+                          activation, data_or_null<T>(per_image));
   });
   return output;
 }

@@ -21,7 +21,20 @@ struct Convolution2dOptions {
 };
 
 // input [N, Ci, H, W], weight [Co, Ci, KH, KW], bias [Co] or undefined -> [N, Co, OH, OW].
-Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias, const Convolution2dOptions& options);
+// image_bias [N, Co] or undefined: a bias per image and output channel (a U-Net block's
+// time embedding), added after `bias` as an addition of its own, bit for bit
+// add(conv2d(...), image_bias viewed [N, Co, 1, 1]); the Winograd path adds it as it writes
+// each output, instead of reading the output again.
+Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias, const Convolution2dOptions& options,
+              const Tensor& image_bias = Tensor());
+
+// conv2d(SiLU(GroupNorm(input, groups, gamma, beta, eps)), weight, bias, options, image_bias),
+// bit for bit those ops in a row, for inference (nothing is kept for a backward): on the
+// Winograd path the normalised input is never written out, its values computed as the
+// convolution copies the input into its own layout. input [N, Ci, H, W], gamma and beta [Ci].
+Tensor group_norm_silu_conv2d(const Tensor& input, std::int64_t groups, const Tensor& gamma, const Tensor& beta,
+                              double eps, const Tensor& weight, const Tensor& bias, const Convolution2dOptions& options,
+                              const Tensor& image_bias = Tensor());
 // output_gradient [N, Co, OH, OW] -> [N, Ci, H, W] (input_shape).
 Tensor conv2d_input_gradient(const Tensor& output_gradient, const Tensor& weight, const Shape& input_shape,
                              const Convolution2dOptions& options);

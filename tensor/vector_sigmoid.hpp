@@ -40,4 +40,14 @@ xsimd::batch<T, Arch> sigmoid_of_negated(xsimd::batch<T, Arch> minus_z) {
   else return Batch(T(1)) / (Batch(T(1)) + xsimd::exp(minus_z));
 }
 
+// SiLU(x·scale + shift) with the coefficients given negated: GroupNorm+SiLU's last step,
+// shared by GroupNorm's forward and the convolutions that apply it to their input, so both
+// round alike (z = −(−z) is exact).
+template <class T, class Arch>
+xsimd::batch<T, Arch> silu_of_affine(xsimd::batch<T, Arch> x, xsimd::batch<T, Arch> minus_scale,
+                                     xsimd::batch<T, Arch> minus_shift) {
+  const xsimd::batch<T, Arch> minus_z = xsimd::fma(x, minus_scale, minus_shift);
+  return -minus_z * sigmoid_of_negated(minus_z);
+}
+
 }  // namespace ddpm

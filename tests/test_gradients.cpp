@@ -92,6 +92,14 @@ std::vector<GradientCase> cases() {
       {"dropout", {{3, 4, 5}}, [](const V& x) { Generator g(11); return dropout(x[0], 0.3, g); }},
       {"group_norm_silu_conv2d", {{2, 4, 5, 4}, {4}, {4}, {3, 4, 3, 3}, {3}},
        [](const V& x) { return group_norm_silu_conv2d(x[0], {2, 1e-5}, x[1], x[2], 0.0, nullptr, x[3], x[4], {1, 1, 1}); }},
+      {"group_norm_silu_conv2d + per-image bias", {{2, 4, 5, 4}, {4}, {4}, {3, 4, 3, 3}, {3}, {2, 3}},
+       [](const V& x) {
+         return group_norm_silu_conv2d(x[0], {2, 1e-5}, x[1], x[2], 0.0, nullptr, x[3], x[4], {1, 1, 1}, x[5]);
+       }},
+      {"group_norm_silu_conv2d + per-image bias, Winograd's sizes", {{1, 16, 3, 3}, {16}, {16}, {16, 16, 3, 3}, {16}, {1, 16}},
+       [](const V& x) {
+         return group_norm_silu_conv2d(x[0], {4, 1e-5}, x[1], x[2], 0.0, nullptr, x[3], x[4], {1, 1, 1}, x[5]);
+       }},
       {"group_norm_silu_conv2d + dropout, stride 2", {{2, 4, 5, 4}, {4}, {4}, {3, 4, 3, 3}, {3}},
        [](const V& x) {
          Generator g(5);

@@ -442,6 +442,81 @@ TEST_CASE("group_norm_silu_conv2d equals GroupNorm+SiLU, dropout and conv2d in a
   CHECK(sum(eq(dropped, 0.0)).item() == doctest::Approx(10000).epsilon(0.05));
 }
 
+TEST_CASE("inference's group_norm_silu_conv2d and per-image biases equal the separate ops bit for bit, on every path") {
+  // The Winograd path normalises the input as it copies it and adds the per-image bias as it
+  // writes the output; every other path runs the separate ops. Either way the bits are those
+  // of GroupNorm+SiLU, conv2d and add in a row: sizes with one tile and a half, 7 x 7 groups
+  // whose vectors straddle channels, 2 x 2 planes shorter than a vector (GroupNorm's padded
+  // rows), no padding, and the shapes that go to the shifted, strided and direct paths.
+  struct Case {
+    Shape input, weight;
+    Convolution2dOptions options;
+    std::int64_t groups;
+  };
+  const std::vector<Case> cases = {{{2, 16, 9, 7}, {24, 16, 3, 3}, {1, 1, 1}, 4},
+                                   {{3, 32, 28, 28}, {32, 32, 3, 3}, {1, 1, 1}, 8},
+                                   {{2, 64, 7, 7}, {64, 64, 3, 3}, {1, 1, 1}, 8},
+                                   {{2, 16, 2, 2}, {16, 16, 3, 3}, {1, 1, 1}, 8},
+                                   {{2, 24, 6, 6}, {16, 24, 3, 3}, {1, 0, 1}, 3},
+                                   {{2, 4, 5, 5}, {8, 4, 3, 3}, {1, 1, 1}, 2},
+                                   {{2, 32, 8, 8}, {32, 32, 3, 3}, {2, 1, 1}, 8},
+                                   {{2, 32, 8, 8}, {16, 32, 1, 1}, {1, 0, 1}, 8},
+                                   {{2, 32, 8, 8}, {2, 32, 3, 3}, {1, 1, 1}, 8}};
+  std::uint64_t seed = 4100;
+  for (DType dtype : {DType::Float32, DType::Float64})
+    for (const Case& c : cases) {
+      const std::int64_t channels = c.input[1], outputs = c.weight[0];
+      const Tensor x = random_tensor(c.input, ++seed, dtype), weight = random_tensor(c.weight, ++seed, dtype);
+      const Tensor gamma = random_tensor({channels}, ++seed, dtype), beta = random_tensor({channels}, ++seed, dtype);
+      const Tensor bias = random_tensor({outputs}, ++seed, dtype);
+      const Tensor image_bias = random_tensor({c.input[0], outputs}, ++seed, dtype);
+      const Tensor per_image = image_bias.view({c.input[0], outputs, 1, 1});
+      const Tensor activation = group_norm(x, c.groups, gamma, beta, 1e-5, true).output;
+      const Tensor separate = conv2d(activation, weight, bias, c.options);
+      INFO(dtype_name(dtype), " input ", shape_string(c.input), " weight ", shape_string(c.weight), " stride ",
+           c.options.stride, " padding ", c.options.padding);
+      CHECK(bitwise_equal(group_norm_silu_conv2d(x, c.groups, gamma, beta, 1e-5, weight, bias, c.options), separate));
+      CHECK(bitwise_equal(group_norm_silu_conv2d(x, c.groups, gamma, beta, 1e-5, weight, bias, c.options, image_bias),
+                          add(separate, per_image)));
+      CHECK(bitwise_equal(conv2d(x, weight, Tensor(), c.options, image_bias),
+                          add(conv2d(x, weight, Tensor(), c.options), per_image)));
+      // And the values are right, not merely consistent: against the references in double.
+      const Tensor exact = conv2d_reference(group_norm_reference(x.to(DType::Float64), c.groups, gamma.to(DType::Float64),
+                                                                 beta.to(DType::Float64), 1e-5, true).output,
+                                            weight.to(DType::Float64), bias.to(DType::Float64), c.options);
+      const double tolerance = dtype == DType::Float32 ? 1e-4 : 1e-10;
+      CHECK(closeness(group_norm_silu_conv2d(x, c.groups, gamma, beta, 1e-5, weight, bias, c.options), exact, tolerance,
+                      tolerance) <= 1.0);
+    }
+  // Shapes that do not fit are named.
+  const Tensor x = random_tensor({2, 16, 5, 5}, 1, DType::Float32), w = random_tensor({16, 16, 3, 3}, 2, DType::Float32);
+  const Tensor affine = random_tensor({16}, 3, DType::Float32);
+  CHECK_THROWS_WITH(conv2d(x, w, Tensor(), {1, 1, 1}, random_tensor({2, 8}, 4, DType::Float32)),
+                    doctest::Contains("image bias must be [2, 16], got [2, 8]"));
+  CHECK_THROWS_WITH(group_norm_silu_conv2d(x, 16, random_tensor({8}, 5, DType::Float32), affine, 1e-5, w, Tensor(), {1, 1, 1}),
+                    doctest::Contains("gamma and beta must be [16]"));
+  CHECK_THROWS_WITH(group_norm_silu_conv2d(x, 5, affine, affine, 1e-5, w, Tensor(), {1, 1, 1}),
+                    doctest::Contains("must be a multiple of groups (5)"));
+}
+
+TEST_CASE("group_norm_silu_conv2d with a per-image bias records the same values it computes without a graph") {
+  const Tensor x = random_tensor({3, 16, 9, 7}, 11, DType::Float32), gamma = random_tensor({16}, 12, DType::Float32),
+               beta = random_tensor({16}, 13, DType::Float32), weight = random_tensor({20, 16, 3, 3}, 14, DType::Float32),
+               bias = random_tensor({20}, 15, DType::Float32), image_bias = random_tensor({3, 20}, 16, DType::Float32);
+  Generator unused(1);
+  auto forward = [&](bool track) {
+    std::vector<Variable> leaves;
+    for (const Tensor& t : {x, gamma, beta, weight, bias, image_bias}) leaves.emplace_back(t, track);
+    return group_norm_silu_conv2d(leaves[0], {4, 1e-5}, leaves[1], leaves[2], 0.0, &unused, leaves[3], leaves[4],
+                                  {1, 1, 1}, leaves[5]);
+  };
+  const Variable recorded = forward(true);
+  CHECK(recorded.requires_grad());
+  CHECK(bitwise_equal(recorded.value(), forward(false).value()));
+  NoGrad no_grad;
+  CHECK(bitwise_equal(recorded.value(), forward(true).value()));
+}
+
 TEST_CASE("nearest upsampling repeats pixels and its backward sums blocks") {
   const Tensor x = arange(0, 4).view({1, 1, 2, 2});
   CHECK(upsample_nearest2x(x).to_vector<float>() ==

@@ -70,6 +70,11 @@ TEST_CASE("kernels give bitwise identical results on 1 and 2 threads") {
     const auto gradients = group_norm_backward(image, image, normed.mean, normed.inverse_std, 8, gamma, beta, true);
     return concat({gradients.input.flatten(), gradients.gamma, gradients.beta}, 0);
   });
+  const Tensor weight = random_tensor({48, 32, 3, 3}, 86, DType::Float32), bias = random_tensor({48}, 87, DType::Float32);
+  const Tensor image_bias = random_tensor({8, 48}, 88, DType::Float32);
+  check_thread_invariance("group_norm_silu_conv2d for inference, with a per-image bias", [&] {
+    return group_norm_silu_conv2d(image, 8, gamma, beta, 1e-5, weight, bias, {1, 1, 1}, image_bias);
+  });
   const Tensor tokens = random_tensor({8, 49, 64}, 85, DType::Float32);
   check_thread_invariance("attention", [&] { return attention(tokens, tokens, tokens, 0.125); });
   check_thread_invariance("attention backward", [&] {

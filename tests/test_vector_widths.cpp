@@ -49,9 +49,23 @@ void check_winograd_against_reference(const gemm_detail::Microkernel<typename Ve
     Tensor dw = full(w.shape(), std::numeric_limits<double>::quiet_NaN(), dtype);
     convolution_detail::winograd::weight_gradient<Vector>(kernel, x.data<T>(), batch, channels, height, width, c.padding, c.outputs,
                                       dy.data<T>(), dw.data<T>());
+    // With the input activation (GroupNorm+SiLU, 4 or 8 groups) and a bias per image: the
+    // activation runs on the compiler's vectors over channel strides of this Vector's width.
+    const std::int64_t groups = channels % 8 == 0 ? 8 : channels % 4 == 0 ? 4 : 1;
+    const Tensor gamma = random_tensor({channels}, ++seed, dtype), beta = random_tensor({channels}, ++seed, dtype);
+    const Tensor image_bias = random_tensor({batch, c.outputs}, ++seed, dtype);
+    const Tensor activated_expected =
+        add(conv2d_reference(group_norm_reference(x, groups, gamma, beta, 1e-5, true).output, w, b, options),
+            image_bias.view({batch, c.outputs, 1, 1}));
+    Tensor activated = full(expected.shape(), std::numeric_limits<double>::quiet_NaN(), dtype);
+    const convolution_detail::InputActivation<T> activation{gamma.data<T>(), beta.data<T>(), groups, 1e-5};
+    convolution_detail::winograd::correlate<Vector>(kernel, x.data<T>(), batch, channels, height, width, c.padding,
+                                                    c.outputs, w.data<T>(), b.data<T>(), activated.data<T>(), activation,
+                                                    image_bias.data<T>());
     INFO("kernel ", kernel.name, " (panel ", kernel.nr, ") vector of ", Vector::size, " ", dtype_name(dtype),
          " input ", shape_string(c.input), " outputs ", c.outputs, " padding ", c.padding);
     CHECK(closeness(y, expected, tolerance, tolerance) <= 1.0);
+    CHECK(closeness(activated, activated_expected, tolerance, tolerance) <= 1.0);
     CHECK(closeness(dw, conv2d_weight_gradient_reference(dy, x, w.shape(), options), 10 * tolerance, tolerance) <=
           1.0);
   }

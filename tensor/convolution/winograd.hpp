@@ -12,6 +12,7 @@
 // One of the convolution algorithms that tensor/convolution.cpp chooses from.
 #include <cstdint>
 
+#include "tensor/convolution/fusion.hpp"
 #include "tensor/convolution/geometry.hpp"
 
 namespace ddpm::convolution_detail {
@@ -29,10 +30,14 @@ bool winograd_suits(const Geometry& g);
 // the same bits for any thread count.
 // Lasting: the weights are a model's, likely to come again unchanged (their transform may be
 // kept, winograd.cpp); ThisCall: a temporary (the input gradient's rotated kernel).
+// The input activation (fusion.hpp) is applied to the channels-last copy of the input, and
+// image_bias [batch, out_channels] (may be null), after the bias, as the output transform
+// writes each value: the transforms' own passes.
 enum class WeightLifetime { Lasting, ThisCall };
 template <class T>
 void correlate_winograd(const Geometry& g, const T* input, const T* weight, const T* bias, T* out,
-                        WeightLifetime lifetime = WeightLifetime::Lasting);
+                        WeightLifetime lifetime = WeightLifetime::Lasting, const InputActivation<T>& activation = {},
+                        const T* image_bias = nullptr);
 
 // The weight gradient of the same correlation:
 // weight_gradient[o, c, kh, kw] = Σ_{n, y, x} output_gradient[n, o, y, x] · input[n, c, y + kh − padding, x + kw − padding]

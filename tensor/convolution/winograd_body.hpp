@@ -12,6 +12,7 @@
 #include <numeric>
 #include <vector>
 
+#include "tensor/convolution/fusion.hpp"
 #include "tensor/error.hpp"
 #include "tensor/gemm/blocking.hpp"
 #include "tensor/gemm/microkernel.hpp"
@@ -251,15 +252,43 @@ AlignedBuffer<typename Vector::value_type> pack_transformed_weights(const Winogr
   return packed;
 }
 
-// A task converts a group of images to channels-last, then runs chunks of its tiles
-// through the three steps: input transform, 16 GEMMs, output transform into NCHW. The
-// arguments are those of correlate_winograd (winograd.hpp), with the kernel, and the
-// weights packed by pack_transformed_weights for the same layout.
+// The input activation (fusion.hpp) applied to the real pixels of `images` channels-last
+// images as copy_to_channels_last wrote them from the NCHW `input` (padding and channels
+// past the last stay zero). Each image's statistics are taken from its planes, which the
+// copy has just read: in cache, where a separate pass would read them from memory.
+template <class T>
+void activate_channels_last(const InputActivation<T>& activation, const T* input, std::int64_t images,
+                            std::int64_t channels, std::int64_t height, std::int64_t width, std::int64_t padding,
+                            std::int64_t rows, std::int64_t columns, std::int64_t channel_stride, T* images_out) {
+  const std::int64_t first = std::min(padding, columns), last = std::min(padding + width, columns);
+  const std::int64_t first_row = std::min(padding, rows), last_row = std::min(padding + height, rows);
+  const std::int64_t padded_channels = round_up(channel_stride, std::int64_t(xsimd::batch<T>::size));
+  thread_local std::vector<T> coefficients;
+  coefficients.assign(static_cast<std::size_t>(2 * padded_channels), T(0));
+  T* minus_scale = coefficients.data();
+  T* minus_shift = minus_scale + padded_channels;
+  for (std::int64_t image = 0; image < images; ++image) {
+    activation_coefficients(activation, input + image * channels * height * width, channels, height * width,
+                            minus_scale, minus_shift);
+    T* image_out = images_out + image * rows * columns * channel_stride;
+    for (std::int64_t row = first_row; row < last_row; ++row)
+      activate_pixels(image_out + (row * columns + first) * channel_stride, last - first, channel_stride, minus_scale,
+                      minus_shift);
+  }
+}
+
+// A task converts a group of images to channels-last (applying the input activation, if
+// any), then runs chunks of its tiles through the three steps: input transform, 16 GEMMs,
+// output transform into NCHW (adding image_bias [batch, outputs], if any). The arguments
+// are those of correlate_winograd (winograd.hpp), with the kernel, and the weights packed
+// by pack_transformed_weights for the same layout.
 template <class Vector>
 void correlate_packed(const Microkernel<typename Vector::value_type>& kernel, const typename Vector::value_type* input,
                       std::int64_t batch, std::int64_t channels, std::int64_t height, std::int64_t width,
                       std::int64_t padding, std::int64_t outputs, const typename Vector::value_type* packed_weights,
-                      const typename Vector::value_type* bias, typename Vector::value_type* out) {
+                      const typename Vector::value_type* bias, typename Vector::value_type* out,
+                      const InputActivation<typename Vector::value_type>& activation = {},
+                      const typename Vector::value_type* image_bias = nullptr) {
   using T = typename Vector::value_type;
   constexpr std::int64_t lanes = Vector::size;
   const WinogradLayout<Vector> layout(kernel, channels, height, width, padding, outputs);
@@ -269,6 +298,13 @@ void correlate_packed(const Microkernel<typename Vector::value_type>& kernel, co
 
   std::vector<T> biases(static_cast<std::size_t>(output_stride), T(0));  // zeros past the last output
   if (bias) std::copy(bias, bias + outputs, biases.begin());
+  std::vector<T> image_biases;  // [batch, output_stride], zeros past the last output
+  if (image_bias) {
+    image_biases.assign(static_cast<std::size_t>(batch * output_stride), T(0));
+    for (std::int64_t image = 0; image < batch; ++image)
+      std::copy(image_bias + image * outputs, image_bias + (image + 1) * outputs,
+                image_biases.begin() + image * output_stride);
+  }
 
   // A chunk's transformed tiles and GEMM results stay in L2 between the three steps.
   const std::int64_t chunk = std::clamp<std::int64_t>(
@@ -280,6 +316,9 @@ void correlate_packed(const Microkernel<typename Vector::value_type>& kernel, co
     T* channels_last = scratch<T>(images_slot, static_cast<std::size_t>(images * layout.image_values));
     copy_to_channels_last(input + first_image * channels * height * width, images, channels, height, width, padding,
                           grid.window_rows(), grid.window_columns(), channel_stride, channels_last);
+    if (activation.active())
+      activate_channels_last(activation, input + first_image * channels * height * width, images, channels, height,
+                             width, padding, grid.window_rows(), grid.window_columns(), channel_stride, channels_last);
     T* transformed = scratch<T>(transformed_slot, static_cast<std::size_t>(points * chunk * channel_stride));
     T* products = scratch<T>(products_slot, static_cast<std::size_t>(points * chunk * output_stride));
     const std::int64_t input_point_stride = chunk * channel_stride, output_point_stride = chunk * output_stride;
@@ -325,11 +364,19 @@ void correlate_packed(const Microkernel<typename Vector::value_type>& kernel, co
             s[1][j] = m1 - m2 - m3;
           }
           const Vector offset = Vector::load_unaligned(biases.data() + o);
-          alignas(64) T y[2][2][lanes];
+          Vector values[2][2];
           for (int i = 0; i < 2; ++i) {
-            (s[i][0] + s[i][1] + s[i][2] + offset).store_aligned(y[i][0]);
-            (s[i][1] - s[i][2] - s[i][3] + offset).store_aligned(y[i][1]);
+            values[i][0] = s[i][0] + s[i][1] + s[i][2] + offset;
+            values[i][1] = s[i][1] - s[i][2] - s[i][3] + offset;
           }
+          if (image_bias) {  // rounded after the bias, as a separate add would be
+            const Vector image_offset = Vector::load_unaligned(image_biases.data() + image * output_stride + o);
+            for (auto& row : values)
+              for (Vector& value : row) value = value + image_offset;
+          }
+          alignas(64) T y[2][2][lanes];
+          for (int i = 0; i < 2; ++i)
+            for (int j = 0; j < 2; ++j) values[i][j].store_aligned(y[i][j]);
           if (valid_rows == 2 && valid_columns == 2 && o + lanes <= outputs) {  // the common case, unrolled
             for (std::int64_t lane = 0; lane < lanes; ++lane) {
               T* destination = corner + (o + lane) * plane;
@@ -354,10 +401,13 @@ template <class Vector>
 void correlate(const Microkernel<typename Vector::value_type>& kernel, const typename Vector::value_type* input,
                std::int64_t batch, std::int64_t channels, std::int64_t height, std::int64_t width,
                std::int64_t padding, std::int64_t outputs, const typename Vector::value_type* weight,
-               const typename Vector::value_type* bias, typename Vector::value_type* out) {
+               const typename Vector::value_type* bias, typename Vector::value_type* out,
+               const InputActivation<typename Vector::value_type>& activation = {},
+               const typename Vector::value_type* image_bias = nullptr) {
   const WinogradLayout<Vector> layout(kernel, channels, height, width, padding, outputs);
   const auto packed = pack_transformed_weights(layout, channels, outputs, weight);
-  correlate_packed<Vector>(kernel, input, batch, channels, height, width, padding, outputs, packed.data, bias, out);
+  correlate_packed<Vector>(kernel, input, batch, channels, height, width, padding, outputs, packed.data, bias, out,
+                           activation, image_bias);
 }
 
 // dU_ξ[c, o] = Σ_tiles V_ξ[tile, c] · dM_ξ[tile, o] with dM = A dY Aᵀ the output gradient's

@@ -20,10 +20,10 @@ void affine_group(std::int64_t channels, std::int64_t area, const T* minus_scale
                   T* out) {
   using Batch = xsimd::batch<T>;
   for_each_span<T>(channels, area, [&](const VectorSpan& span) {
-    const Batch minus_z = xsimd::fma(Batch::load_unaligned(x + span.start), coefficient_for(span, minus_scale),
-                                     coefficient_for(span, minus_shift));
-    if constexpr (ApplySilu) (-minus_z * sigmoid_of_negated(minus_z)).store_unaligned(out + span.start);
-    else (-minus_z).store_unaligned(out + span.start);
+    const Batch values = Batch::load_unaligned(x + span.start);
+    const Batch scale = coefficient_for(span, minus_scale), shift = coefficient_for(span, minus_shift);
+    if constexpr (ApplySilu) silu_of_affine(values, scale, shift).store_unaligned(out + span.start);
+    else (-xsimd::fma(values, scale, shift)).store_unaligned(out + span.start);
   });
 }
 
@@ -52,22 +52,11 @@ GroupNormOutput group_norm(const Tensor& input, std::int64_t groups, const Tenso
       if (padded_rows) padded.assign(static_cast<std::size_t>(2 * padded_size), T(0));
       for (std::int64_t task = begin; task < end; ++task) {
         const T* data = in + task * group_size;
-        // Two passes (mean, then squared deviations) over data that stays in cache:
-        // more accurate than E[x²] - E[x]², and summed in a fixed order.
-        const double group_mean = sum_row(data, group_size, [](auto v) { return v; }) / static_cast<double>(group_size);
-        const T centre = static_cast<T>(group_mean);
-        const double squares = sum_row(data, group_size, [centre](auto v) { return (v - centre) * (v - centre); });
-        const double inverse_std = 1.0 / std::sqrt(squares / static_cast<double>(group_size) + eps);
-        mean_data[task] = static_cast<T>(group_mean);
-        inverse_std_data[task] = static_cast<T>(inverse_std);
         const std::int64_t first_channel = task % groups * layout.channels_per_group;
         T* minus_scale = coefficients.data();
         T* minus_shift = minus_scale + layout.channels_per_group;
-        for (std::int64_t c = 0; c < layout.channels_per_group; ++c) {
-          const double gamma_value = gamma_data[first_channel + c], beta_value = beta_data[first_channel + c];
-          minus_scale[c] = static_cast<T>(-inverse_std * gamma_value);
-          minus_shift[c] = static_cast<T>(group_mean * inverse_std * gamma_value - beta_value);
-        }
+        normalize_group(data, group_size, eps, layout.channels_per_group, gamma_data + first_channel,
+                        beta_data + first_channel, mean_data + task, inverse_std_data + task, minus_scale, minus_shift);
         const T* x_rows = data;
         T* out_rows = out + task * group_size;
         if (padded_rows) {

@@ -3,8 +3,10 @@
 // into tasks, and the walk over a group. Each group (channels_per_group rows of H·W values,
 // one after another) is walked as one row of vectors across its channel boundaries: a
 // vector that straddles two channels takes its coefficients blended by lane, so a 7 x 7
-// channel costs 49/8 vectors with no scalar tail. Internal to tensor/group_norm/.
+// channel costs 49/8 vectors with no scalar tail. Internal to tensor/group_norm/ and to the
+// convolutions that apply GroupNorm to their input (tensor/convolution/fusion.hpp).
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 
 #include <xsimd/xsimd.hpp>
@@ -49,6 +51,26 @@ double sum_row(const T* x, std::int64_t count, Function&& function) {
   for (T lane : lanes) total += lane;
   for (; i < count; ++i) total += function(x[i]);
   return total;
+}
+
+// The statistics of one (image, group), `size` values from `data`, and the negated
+// coefficients of its `channels` channels, gamma and beta those channels' own.
+template <class T>
+void normalize_group(const T* data, std::int64_t size, double eps, std::int64_t channels, const T* gamma,
+                     const T* beta, T* mean, T* inverse_std, T* minus_scale, T* minus_shift) {
+  // Two passes (mean, then squared deviations) over data that stays in cache: more
+  // accurate than E[x²] - E[x]², and summed in a fixed order.
+  const double group_mean = sum_row(data, size, [](auto v) { return v; }) / static_cast<double>(size);
+  const T centre = static_cast<T>(group_mean);
+  const double squares = sum_row(data, size, [centre](auto v) { return (v - centre) * (v - centre); });
+  const double group_inverse_std = 1.0 / std::sqrt(squares / static_cast<double>(size) + eps);
+  *mean = static_cast<T>(group_mean);
+  *inverse_std = static_cast<T>(group_inverse_std);
+  for (std::int64_t c = 0; c < channels; ++c) {
+    const double gamma_value = gamma[c], beta_value = beta[c];
+    minus_scale[c] = static_cast<T>(-group_inverse_std * gamma_value);
+    minus_shift[c] = static_cast<T>(group_mean * group_inverse_std * gamma_value - beta_value);
+  }
 }
 
 // True in lanes `first` and after: where the next channel begins in a vector, or the
