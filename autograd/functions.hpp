@@ -89,6 +89,10 @@ Variable group_norm_silu_conv2d(const Variable& input, const NormalizationOption
 // softmax(Q Kᵀ · scale) V over [B, L, C] tensors.
 Variable attention(const Variable& query, const Variable& key, const Variable& value, double scale);
 Variable upsample_nearest2x(const Variable& input);  // [N, C, H, W] -> [N, C, 2H, 2W]
+// conv2d(upsample_nearest2x(input), weight, bias, options): recorded as those two ops when
+// a gradient is wanted; otherwise one inference op that never stores the upsampled input.
+Variable upsample_nearest2x_conv2d(const Variable& input, const Variable& weight, const Variable& bias,
+                                   const Convolution2dOptions& options);
 
 // ---- views, joins and indexing (shape_functions.cpp) ----
 Variable reshape(const Variable& x, const Shape& shape);

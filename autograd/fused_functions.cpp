@@ -56,7 +56,7 @@ Variable group_norm_silu_conv2d(const Variable& input, const NormalizationOption
                          });
   if (!recording && !dropping)
     return Variable(group_norm_silu_conv2d(input.value(), groups, gamma.value(), beta.value(), eps, weight.value(),
-                                           bias_value, options, image_bias_value),
+                                           bias_value, forward_options(options, weight), image_bias_value),
                     false);
 
   const Generator before = dropping ? *dropout_generator : Generator();

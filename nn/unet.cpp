@@ -114,8 +114,9 @@ AttnBlock::AttnBlock(std::int64_t channels, Generator& generator) {
 
 Variable AttnBlock::forward(const Variable& x) const {
   const std::int64_t batch = x.size(0), channels = x.size(1), height = x.size(2), width = x.size(3);
-  // [B, C, H, W] -> [B, HW, C]: the channel vector of every pixel is a row.
-  const Variable n = transpose(reshape(norm->forward(x), {batch, channels, height * width}), 1, 2);
+  // [B, C, H, W] -> [B, HW, C]: the channel vector of every pixel is a row, copied once into
+  // that order rather than by each of the three projections.
+  const Variable n = contiguous(transpose(reshape(norm->forward(x), {batch, channels, height * width}), 1, 2));
   const Variable h = attention(q->forward(n), k->forward(n), v->forward(n), 1.0 / std::sqrt(static_cast<double>(channels)));
   const Variable projected = proj->forward(h);  // [B, HW, C]
   return add(x, reshape(transpose(projected, 1, 2), {batch, channels, height, width}));
@@ -298,7 +299,7 @@ Variable UNet::forward(const Variable& x, const Tensor& timesteps, const Tensor&
       skips.pop_back();
       if (!up.attn->empty()) h = (*up.attn)[j].forward(h);
     }
-    if (up.upsample) h = up.upsample->forward(upsample_nearest2x(h));
+    if (up.upsample) h = upsample_nearest2x_conv2d(h, up.upsample->weight, up.upsample->bias, up.upsample->options);
   }
   return normalize_activate_convolve(*norm_out_, *conv_out_, h, 0.0, false, dropout_generator);
 }

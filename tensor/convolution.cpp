@@ -16,6 +16,7 @@
 
 #include <vector>
 
+#include "tensor/attention.hpp"
 #include "tensor/convolution/direct.hpp"
 #include "tensor/convolution/fusion.hpp"
 #include "tensor/convolution/geometry.hpp"
@@ -136,9 +137,28 @@ Tensor group_norm_silu_conv2d(const Tensor& input, std::int64_t groups, const Te
   const Tensor gamma_values = gamma.contiguous(), beta_values = beta.contiguous();
   const Tensor per_image = contiguous_or_undefined(image_bias);
   dispatch_floating(input.dtype(), "group_norm_silu_conv2d", [&]<class T>() {
-    const InputActivation<T> activation{gamma_values.data<T>(), beta_values.data<T>(), groups, eps};
+    const InputFusion<T> activation{gamma_values.data<T>(), beta_values.data<T>(), groups, eps};
     correlate_winograd<T>(g, x.data<T>(), w.data<T>(), data_or_null<T>(b), output.data<T>(), weight_lifetime(options),
                           activation, data_or_null<T>(per_image));
+  });
+  return output;
+}
+
+Tensor upsample_nearest2x_conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias,
+                                 const Convolution2dOptions& options) {
+  check(input.rank() == 4, "upsample_nearest2x_conv2d", "input must be [N, C, H, W], got ", shape_string(input.shape()));
+  const Shape upsampled{input.size(0), input.size(1), 2 * input.size(2), 2 * input.size(3)};
+  const Geometry g = make_geometry(upsampled, weight.shape(), options, "upsample_nearest2x_conv2d");
+  if (use_reference_kernels() || !winograd_suits(g) || g.batch == 0)
+    return conv2d(upsample_nearest2x(input), weight, bias, options);
+  check_biases("upsample_nearest2x_conv2d", g, input, weight, bias, Tensor());
+  Tensor output = Tensor::empty({g.batch, g.out_channels, g.out_height, g.out_width}, input.dtype());
+  const Tensor x = input.contiguous(), w = weight.contiguous(), b = contiguous_or_undefined(bias);
+  dispatch_floating(input.dtype(), "upsample_nearest2x_conv2d", [&]<class T>() {
+    InputFusion<T> upsampling;
+    upsampling.upsample = true;
+    correlate_winograd<T>(g, x.data<T>(), w.data<T>(), data_or_null<T>(b), output.data<T>(), weight_lifetime(options),
+                          upsampling);
   });
   return output;
 }

@@ -35,6 +35,13 @@ Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias, con
 Tensor group_norm_silu_conv2d(const Tensor& input, std::int64_t groups, const Tensor& gamma, const Tensor& beta,
                               double eps, const Tensor& weight, const Tensor& bias, const Convolution2dOptions& options,
                               const Tensor& image_bias = Tensor());
+
+// conv2d(upsample_nearest2x(input), weight, bias, options), bit for bit, for inference: on
+// the Winograd path the upsampled input is never written out, each value read where the
+// convolution copies the input into its own layout. input [N, Ci, H, W]; the output is that
+// of a convolution of [N, Ci, 2H, 2W].
+Tensor upsample_nearest2x_conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias,
+                                 const Convolution2dOptions& options);
 // output_gradient [N, Co, OH, OW] -> [N, Ci, H, W] (input_shape).
 Tensor conv2d_input_gradient(const Tensor& output_gradient, const Tensor& weight, const Shape& input_shape,
                              const Convolution2dOptions& options);

@@ -108,6 +108,8 @@ std::vector<GradientCase> cases() {
       {"attention", {{2, 5, 3}, {2, 5, 3}, {2, 5, 3}},
        [](const V& x) { return attention(x[0], x[1], x[2], 0.7); }},
       {"upsample_nearest2x", {{2, 3, 2, 3}}, [](const V& x) { return upsample_nearest2x(x[0]); }},
+      {"upsample_nearest2x_conv2d", {{1, 2, 2, 3}, {3, 2, 3, 3}, {3}},
+       [](const V& x) { return upsample_nearest2x_conv2d(x[0], x[1], x[2], {1, 1, 1}); }},
       {"cross_entropy", {{4, 5}},
        [](const V& x) { return nn::cross_entropy(x[0], Tensor::from_vector<std::int64_t>({0, 4, 2, 2}, {4})); }},
       // views and joins

@@ -499,6 +499,38 @@ TEST_CASE("inference's group_norm_silu_conv2d and per-image biases equal the sep
                     doctest::Contains("must be a multiple of groups (5)"));
 }
 
+TEST_CASE("upsample_nearest2x_conv2d equals upsampling then convolving, bit for bit, on every path") {
+  // Winograd reads the small planes in place of the upsampled ones; the others upsample first.
+  struct Case {
+    Shape input, weight;
+    Convolution2dOptions options;
+  };
+  const std::vector<Case> cases = {{{2, 64, 14, 14}, {64, 64, 3, 3}, {1, 1, 1}}, {{3, 16, 7, 7}, {24, 16, 3, 3}, {1, 1, 1}},
+                                   {{2, 17, 3, 5}, {19, 17, 3, 3}, {1, 0, 1}},   {{1, 16, 1, 1}, {16, 16, 3, 3}, {1, 1, 1}},
+                                   {{2, 8, 4, 4}, {8, 8, 3, 3}, {1, 1, 1}},      {{2, 32, 4, 4}, {16, 32, 3, 3}, {2, 1, 1}}};
+  std::uint64_t seed = 4200;
+  for (DType dtype : {DType::Float32, DType::Float64})
+    for (const Case& c : cases) {
+      const Tensor x = random_tensor(c.input, ++seed, dtype), weight = random_tensor(c.weight, ++seed, dtype);
+      const Tensor bias = random_tensor({c.weight[0]}, ++seed, dtype);
+      INFO(dtype_name(dtype), " input ", shape_string(c.input), " weight ", shape_string(c.weight));
+      const Tensor separate = conv2d(upsample_nearest2x(x), weight, bias, c.options);
+      CHECK(bitwise_equal(upsample_nearest2x_conv2d(x, weight, bias, c.options), separate));
+      CHECK(bitwise_equal(upsample_nearest2x_conv2d(x, weight, Tensor(), c.options),
+                          conv2d(upsample_nearest2x(x), weight, Tensor(), c.options)));
+    }
+  // Recorded as the two ops when a gradient is wanted, one op without: the same values.
+  const Tensor x = random_tensor({2, 16, 5, 6}, 1, DType::Float32), w = random_tensor({16, 16, 3, 3}, 2, DType::Float32);
+  const Tensor b = random_tensor({16}, 3, DType::Float32);
+  const Variable recorded = upsample_nearest2x_conv2d(Variable(x, true), Variable(w, true), Variable(b, true), {1, 1, 1});
+  CHECK(recorded.requires_grad());
+  const Variable unrecorded = upsample_nearest2x_conv2d(Variable(x), Variable(w), Variable(b), {1, 1, 1});
+  CHECK_FALSE(unrecorded.requires_grad());
+  CHECK(bitwise_equal(recorded.value(), unrecorded.value()));
+  CHECK_THROWS_WITH(upsample_nearest2x_conv2d(random_tensor({2, 16, 5}, 4, DType::Float32), w, b, {1, 1, 1}),
+                    doctest::Contains("input must be [N, C, H, W], got [2, 16, 5]"));
+}
+
 TEST_CASE("group_norm_silu_conv2d with a per-image bias records the same values it computes without a graph") {
   const Tensor x = random_tensor({3, 16, 9, 7}, 11, DType::Float32), gamma = random_tensor({16}, 12, DType::Float32),
                beta = random_tensor({16}, 13, DType::Float32), weight = random_tensor({20, 16, 3, 3}, 14, DType::Float32),

@@ -75,6 +75,8 @@ TEST_CASE("kernels give bitwise identical results on 1 and 2 threads") {
   check_thread_invariance("group_norm_silu_conv2d for inference, with a per-image bias", [&] {
     return group_norm_silu_conv2d(image, 8, gamma, beta, 1e-5, weight, bias, {1, 1, 1}, image_bias);
   });
+  check_thread_invariance("upsample_nearest2x_conv2d for inference",
+                          [&] { return upsample_nearest2x_conv2d(image, weight, bias, {1, 1, 1}); });
   const Tensor tokens = random_tensor({8, 49, 64}, 85, DType::Float32);
   check_thread_invariance("attention", [&] { return attention(tokens, tokens, tokens, 0.125); });
   check_thread_invariance("attention backward", [&] {

@@ -85,6 +85,44 @@ TEST_CASE("the U-Net runs forward and backward at the default size, with the rig
                        doctest::Contains("input must be [B, 1, 28, 28], got [2, 1, 27, 27]"), TensorError);
 }
 
+TEST_CASE("sampling's fused inference ops give the recorded forward's values bit for bit") {
+  // Without a graph the block convolutions normalise their input as they copy it, add the
+  // time embedding as they write, and the up-sampling convolutions read the small planes;
+  // recorded, the same model runs the ops one by one. Every parameter is random (the
+  // initialisation zeroes the last convolution of each block), so each fused op shows.
+  Generator generator(3), dropout(4);
+  nn::UNet model(nn::UNetConfig{}, generator);
+  model.eval();
+  std::uint64_t seed = 900;
+  for (auto& [name, parameter] : model.named_parameters()) {
+    Variable target = parameter;
+    target.value().copy_(mul(random_tensor(target.shape(), ++seed, DType::Float32), 0.2));
+  }
+  Generator data(5);
+  const Variable x(randn({3, 1, 28, 28}, data));
+  const Tensor t = Tensor::from_vector<std::int64_t>({0, 500, 999}, {3});
+  const Variable recorded = model.forward(x, t, Tensor(), dropout);
+  REQUIRE(recorded.requires_grad());
+  NoGrad no_grad;
+  const Variable inferred = model.forward(x, t, Tensor(), dropout);
+  CHECK_FALSE(inferred.requires_grad());
+  CHECK(bitwise_equal(recorded.value(), inferred.value()));
+  CHECK(max(abs(inferred.value())).item() > 0.1);
+}
+
+TEST_CASE("Linear folds leading axes into rows: the values of applying it to each row") {
+  Generator generator(7);
+  const nn::Linear linear(16, 24, generator);
+  const Tensor x = random_tensor({3, 5, 16}, 8, DType::Float32);
+  const Tensor folded = linear.forward(Variable(x)).value();
+  CHECK(folded.shape() == Shape{3, 5, 24});
+  for (std::int64_t b = 0; b < 3; ++b)
+    CHECK(bitwise_equal(folded.narrow(0, b, 1).reshape({5, 24}), linear.forward(Variable(x.narrow(0, b, 1).reshape({5, 16}))).value()));
+  // A view that is not contiguous (the attention block's [B, HW, C] of an NCHW tensor) too.
+  const Tensor strided = random_tensor({3, 16, 5}, 9, DType::Float32).transpose(1, 2);
+  CHECK(bitwise_equal(linear.forward(Variable(strided)).value(), linear.forward(Variable(strided.contiguous())).value()));
+}
+
 TEST_CASE("load_state_dict reports every missing, unexpected and mis-shaped tensor at once") {
   Generator generator(0);
   nn::UNet model(nn::UNetConfig{}, generator);

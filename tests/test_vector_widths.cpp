@@ -58,14 +58,24 @@ void check_winograd_against_reference(const gemm_detail::Microkernel<typename Ve
         add(conv2d_reference(group_norm_reference(x, groups, gamma, beta, 1e-5, true).output, w, b, options),
             image_bias.view({batch, c.outputs, 1, 1}));
     Tensor activated = full(expected.shape(), std::numeric_limits<double>::quiet_NaN(), dtype);
-    const convolution_detail::InputActivation<T> activation{gamma.data<T>(), beta.data<T>(), groups, 1e-5};
+    const convolution_detail::InputFusion<T> activation{gamma.data<T>(), beta.data<T>(), groups, 1e-5};
     convolution_detail::winograd::correlate<Vector>(kernel, x.data<T>(), batch, channels, height, width, c.padding,
                                                     c.outputs, w.data<T>(), b.data<T>(), activated.data<T>(), activation,
                                                     image_bias.data<T>());
+    // With nearest upsampling on the way in: the input holds planes of half the height and width.
+    const Tensor small = random_tensor({batch, channels, (height + 1) / 2, (width + 1) / 2}, ++seed, dtype);
+    const Tensor upsampled_expected = conv2d_reference(upsample_nearest2x(small), w, b, options);
+    Tensor upsampled = full(upsampled_expected.shape(), std::numeric_limits<double>::quiet_NaN(), dtype);
+    convolution_detail::InputFusion<T> upsampling;
+    upsampling.upsample = true;
+    convolution_detail::winograd::correlate<Vector>(kernel, small.data<T>(), batch, channels, 2 * small.size(2),
+                                                    2 * small.size(3), c.padding, c.outputs, w.data<T>(), b.data<T>(),
+                                                    upsampled.data<T>(), upsampling);
     INFO("kernel ", kernel.name, " (panel ", kernel.nr, ") vector of ", Vector::size, " ", dtype_name(dtype),
          " input ", shape_string(c.input), " outputs ", c.outputs, " padding ", c.padding);
     CHECK(closeness(y, expected, tolerance, tolerance) <= 1.0);
     CHECK(closeness(activated, activated_expected, tolerance, tolerance) <= 1.0);
+    CHECK(closeness(upsampled, upsampled_expected, tolerance, tolerance) <= 1.0);
     CHECK(closeness(dw, conv2d_weight_gradient_reference(dy, x, w.shape(), options), 10 * tolerance, tolerance) <=
           1.0);
   }

@@ -14,22 +14,30 @@
 
 namespace ddpm::convolution_detail {
 
-// On the way in: SiLU(GroupNorm(input)) with GroupNorm's affine parameters [Ci], the
-// statistics computed from the input as group_norm computes them. Null gamma: the input
-// as it is.
+// On the way in, one of:
+// - SiLU(GroupNorm(input)) with GroupNorm's affine parameters [Ci], the statistics computed
+//   from the input as group_norm computes them (gamma not null);
+// - nearest-neighbour upsampling by 2 (upsample): the input holds planes of half the
+//   convolution's height and width, and each value stands for a 2 x 2 block.
+// By default, the input as it is.
 template <class T>
-struct InputActivation {
+struct InputFusion {
   const T* gamma = nullptr;
   const T* beta = nullptr;
   std::int64_t groups = 1;
   double eps = 0;
-  bool active() const { return gamma != nullptr; }
+  bool upsample = false;
+  bool normalizes() const { return gamma != nullptr; }
+  // The values an input image holds, for a convolution input of height x width per channel.
+  std::int64_t image_values(std::int64_t channels, std::int64_t height, std::int64_t width) const {
+    return upsample ? channels * (height / 2) * (width / 2) : channels * height * width;
+  }
 };
 
 // The negated coefficients of one image's channels [channels] under the activation:
 // group_norm's statistics of each (image, group) in its order, from the image's NCHW planes.
 template <class T>
-void activation_coefficients(const InputActivation<T>& activation, const T* image, std::int64_t channels,
+void activation_coefficients(const InputFusion<T>& activation, const T* image, std::int64_t channels,
                              std::int64_t area, T* minus_scale, T* minus_shift) {
   const std::int64_t channels_per_group = channels / activation.groups, group_size = channels_per_group * area;
   for (std::int64_t group = 0; group < activation.groups; ++group) {

@@ -87,17 +87,17 @@ TransformedWeightCache<T>& transformed_weight_cache() {
 // the layout fits both (winograd_body.hpp).
 template <class T>
 void correlate_winograd(const Geometry& g, const T* input, const T* weight, const T* bias, T* out,
-                        WeightLifetime lifetime, const InputActivation<T>& activation,
+                        WeightLifetime lifetime, const InputFusion<T>& input_fusion,
                         const T* image_bias) {
   using Vector = xsimd::batch<T>;
   const auto& kernel = gemm_detail::active_microkernel<T>();
   if (lifetime == WeightLifetime::ThisCall)
     return winograd::correlate<Vector>(kernel, input, g.batch, g.in_channels, g.height, g.width, g.padding,
-                                       g.out_channels, weight, bias, out, activation, image_bias);
+                                       g.out_channels, weight, bias, out, input_fusion, image_bias);
   const winograd::WinogradLayout<Vector> layout(kernel, g.in_channels, g.height, g.width, g.padding, g.out_channels);
   const auto packed = transformed_weight_cache<T>().packed(layout, g.in_channels, g.out_channels, weight);
   winograd::correlate_packed<Vector>(kernel, input, g.batch, g.in_channels, g.height, g.width, g.padding,
-                                     g.out_channels, packed->data, bias, out, activation, image_bias);
+                                     g.out_channels, packed->data, bias, out, input_fusion, image_bias);
 }
 
 template <class T>
@@ -109,7 +109,7 @@ void weight_gradient_winograd(const Geometry& g, const T* input, const T* output
 
 #define DDPM_INSTANTIATE_WINOGRAD(T)                                                                                 \
   template void correlate_winograd<T>(const Geometry&, const T*, const T*, const T*, T*, WeightLifetime,       \
-                                      const InputActivation<T>&, const T*);                      \
+                                      const InputFusion<T>&, const T*);                      \
   template void weight_gradient_winograd<T>(const Geometry&, const T*, const T*, T*);
 DDPM_INSTANTIATE_WINOGRAD(float)
 DDPM_INSTANTIATE_WINOGRAD(double)

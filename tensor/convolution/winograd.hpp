@@ -30,13 +30,13 @@ bool winograd_suits(const Geometry& g);
 // the same bits for any thread count.
 // Lasting: the weights are a model's, likely to come again unchanged (their transform may be
 // kept, winograd.cpp); ThisCall: a temporary (the input gradient's rotated kernel).
-// The input activation (fusion.hpp) is applied to the channels-last copy of the input, and
+// The input fusion (fusion.hpp) is applied as the input is copied into channels-last order, and
 // image_bias [batch, out_channels] (may be null), after the bias, as the output transform
 // writes each value: the transforms' own passes.
 enum class WeightLifetime { Lasting, ThisCall };
 template <class T>
 void correlate_winograd(const Geometry& g, const T* input, const T* weight, const T* bias, T* out,
-                        WeightLifetime lifetime = WeightLifetime::Lasting, const InputActivation<T>& activation = {},
+                        WeightLifetime lifetime = WeightLifetime::Lasting, const InputFusion<T>& input_fusion = {},
                         const T* image_bias = nullptr);
 
 // The weight gradient of the same correlation:

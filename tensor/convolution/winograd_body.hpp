@@ -111,11 +111,16 @@ struct WinogradLayout {
 // columns, and zeros past the last channel. In this layout a tile's value at (i, j) for a
 // vector of channels is one load, and the transpose is paid once per value, not once per
 // tile (each input value lies in four tiles). Done per task, into its scratch: in cache.
+// With `upsampled`, the input planes are [height/2, width/2] and pixel (y, x) of the image
+// copied is their pixel (y/2, x/2): nearest-neighbour upsampling on the way, the larger
+// image never written out.
 template <class T>
 void copy_to_channels_last(const T* input, std::int64_t images, std::int64_t channels, std::int64_t height,
                            std::int64_t width, std::int64_t padding, std::int64_t rows, std::int64_t columns,
-                           std::int64_t channel_stride, T* out) {
-  const std::int64_t row_values = columns * channel_stride, area = height * width;
+                           std::int64_t channel_stride, T* out, bool upsampled = false) {
+  const std::int64_t row_values = columns * channel_stride;
+  const std::int64_t source_height = upsampled ? height / 2 : height, source_width = upsampled ? width / 2 : width;
+  const std::int64_t area = source_height * source_width;
   const std::int64_t first = std::min(padding, columns), last = std::min(padding + width, columns);
   const std::int64_t first_row = std::min(padding, rows), last_row = std::min(padding + height, rows);
   for (std::int64_t image = 0; image < images; ++image) {
@@ -136,6 +141,21 @@ void copy_to_channels_last(const T* input, std::int64_t images, std::int64_t cha
     // row, and each load would wait on memory).
     const T* image_in = input + image * channels * area;
     constexpr std::int64_t block = 8;
+    if (upsampled) {
+      for (std::int64_t c0 = 0; c0 < channels; c0 += block) {
+        const std::int64_t block_channels = std::min(block, channels - c0);
+        for (std::int64_t row = first_row; row < last_row; ++row) {
+          T* destination = image_out + row * row_values + c0;
+          const T* source = image_in + c0 * area + (row - padding) / 2 * source_width;
+          for (std::int64_t x = first; x < last; ++x) {
+            T* pixel = destination + x * channel_stride;
+            const T* value = source + (x - padding) / 2;
+            for (std::int64_t c = 0; c < block_channels; ++c) pixel[c] = value[c * area];
+          }
+        }
+      }
+      continue;
+    }
     for (std::int64_t c0 = 0; c0 < channels; c0 += block) {
       const std::int64_t block_channels = std::min(block, channels - c0);
       for (std::int64_t row = first_row; row < last_row; ++row) {
@@ -257,7 +277,7 @@ AlignedBuffer<typename Vector::value_type> pack_transformed_weights(const Winogr
 // past the last stay zero). Each image's statistics are taken from its planes, which the
 // copy has just read: in cache, where a separate pass would read them from memory.
 template <class T>
-void activate_channels_last(const InputActivation<T>& activation, const T* input, std::int64_t images,
+void activate_channels_last(const InputFusion<T>& activation, const T* input, std::int64_t images,
                             std::int64_t channels, std::int64_t height, std::int64_t width, std::int64_t padding,
                             std::int64_t rows, std::int64_t columns, std::int64_t channel_stride, T* images_out) {
   const std::int64_t first = std::min(padding, columns), last = std::min(padding + width, columns);
@@ -277,8 +297,8 @@ void activate_channels_last(const InputActivation<T>& activation, const T* input
   }
 }
 
-// A task converts a group of images to channels-last (applying the input activation, if
-// any), then runs chunks of its tiles through the three steps: input transform, 16 GEMMs,
+// A task converts a group of images to channels-last (upsampling or normalising them on the
+// way, as input_fusion says), then runs chunks of its tiles through the three steps: input transform, 16 GEMMs,
 // output transform into NCHW (adding image_bias [batch, outputs], if any). The arguments
 // are those of correlate_winograd (winograd.hpp), with the kernel, and the weights packed
 // by pack_transformed_weights for the same layout.
@@ -287,7 +307,7 @@ void correlate_packed(const Microkernel<typename Vector::value_type>& kernel, co
                       std::int64_t batch, std::int64_t channels, std::int64_t height, std::int64_t width,
                       std::int64_t padding, std::int64_t outputs, const typename Vector::value_type* packed_weights,
                       const typename Vector::value_type* bias, typename Vector::value_type* out,
-                      const InputActivation<typename Vector::value_type>& activation = {},
+                      const InputFusion<typename Vector::value_type>& input_fusion = {},
                       const typename Vector::value_type* image_bias = nullptr) {
   using T = typename Vector::value_type;
   constexpr std::int64_t lanes = Vector::size;
@@ -314,11 +334,12 @@ void correlate_packed(const Microkernel<typename Vector::value_type>& kernel, co
   parallel_for(batch, group, [&](std::int64_t first_image, std::int64_t end_image) {
     const std::int64_t images = end_image - first_image;
     T* channels_last = scratch<T>(images_slot, static_cast<std::size_t>(images * layout.image_values));
-    copy_to_channels_last(input + first_image * channels * height * width, images, channels, height, width, padding,
-                          grid.window_rows(), grid.window_columns(), channel_stride, channels_last);
-    if (activation.active())
-      activate_channels_last(activation, input + first_image * channels * height * width, images, channels, height,
-                             width, padding, grid.window_rows(), grid.window_columns(), channel_stride, channels_last);
+    const T* first_input = input + first_image * input_fusion.image_values(channels, height, width);
+    copy_to_channels_last(first_input, images, channels, height, width, padding, grid.window_rows(),
+                          grid.window_columns(), channel_stride, channels_last, input_fusion.upsample);
+    if (input_fusion.normalizes())
+      activate_channels_last(input_fusion, first_input, images, channels, height, width, padding, grid.window_rows(),
+                             grid.window_columns(), channel_stride, channels_last);
     T* transformed = scratch<T>(transformed_slot, static_cast<std::size_t>(points * chunk * channel_stride));
     T* products = scratch<T>(products_slot, static_cast<std::size_t>(points * chunk * output_stride));
     const std::int64_t input_point_stride = chunk * channel_stride, output_point_stride = chunk * output_stride;
@@ -402,12 +423,12 @@ void correlate(const Microkernel<typename Vector::value_type>& kernel, const typ
                std::int64_t batch, std::int64_t channels, std::int64_t height, std::int64_t width,
                std::int64_t padding, std::int64_t outputs, const typename Vector::value_type* weight,
                const typename Vector::value_type* bias, typename Vector::value_type* out,
-               const InputActivation<typename Vector::value_type>& activation = {},
+               const InputFusion<typename Vector::value_type>& input_fusion = {},
                const typename Vector::value_type* image_bias = nullptr) {
   const WinogradLayout<Vector> layout(kernel, channels, height, width, padding, outputs);
   const auto packed = pack_transformed_weights(layout, channels, outputs, weight);
   correlate_packed<Vector>(kernel, input, batch, channels, height, width, padding, outputs, packed.data, bias, out,
-                           activation, image_bias);
+                           input_fusion, image_bias);
 }
 
 // dU_ξ[c, o] = Σ_tiles V_ξ[tile, c] · dM_ξ[tile, o] with dM = A dY Aᵀ the output gradient's
