@@ -26,6 +26,7 @@
 #include "tensor/convolution/winograd.hpp"
 #include "tensor/factory.hpp"
 #include "tensor/group_norm.hpp"
+#include "tensor/group_norm/group_walk.hpp"
 #include "tensor/kernel_path.hpp"
 
 namespace ddpm {
@@ -125,13 +126,7 @@ Tensor group_norm_silu_conv2d(const Tensor& input, std::int64_t groups, const Te
   if (use_reference_kernels() || !winograd_suits(g) || g.batch == 0)
     return conv2d(group_norm(input, groups, gamma, beta, eps, true).output, weight, bias, options, image_bias);
   check_biases("group_norm_silu_conv2d", g, input, weight, bias, image_bias);
-  check(groups > 0 && g.in_channels % groups == 0, "group_norm_silu_conv2d", "channels (", g.in_channels,
-        ") must be a multiple of groups (", groups, ")");
-  check(gamma.shape() == Shape{g.in_channels} && beta.shape() == Shape{g.in_channels}, "group_norm_silu_conv2d",
-        "gamma and beta must be [", g.in_channels, "], got ", shape_string(gamma.shape()), " and ",
-        shape_string(beta.shape()));
-  check(gamma.dtype() == input.dtype() && beta.dtype() == input.dtype(), "group_norm_silu_conv2d",
-        "gamma, beta and input dtypes differ");
+  group_norm_detail::check_inputs("group_norm_silu_conv2d", input, groups, gamma, beta);
   Tensor output = Tensor::empty({g.batch, g.out_channels, g.out_height, g.out_width}, input.dtype());
   const Tensor x = input.contiguous(), w = weight.contiguous(), b = contiguous_or_undefined(bias);
   const Tensor gamma_values = gamma.contiguous(), beta_values = beta.contiguous();
