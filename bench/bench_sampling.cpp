@@ -59,22 +59,26 @@ void ddim_step(benchmark::State& state) { sampling_step(state, true); }
 BENCHMARK(ancestral_step)->Arg(64)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(5.0);
 BENCHMARK(ddim_step)->Arg(64)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(5.0);
 
-// End to end: 64 images drawn with DDIM, 50 steps (η = 0) from T = 1000: every model call,
-// update and draw of `ddpm sample --sampler ddim --steps 50`, in seconds per run.
-void ddim_50_run(benchmark::State& state) {
+// End to end: 64 images drawn with DDIM, 50 steps (η = 0) from T = 1000, or by the
+// ancestral sampler through all 1000 steps: every model call, update and draw of
+// `ddpm sample --sampler ddim --steps 50` (or `--sampler ancestral`), in seconds per run.
+void whole_run(benchmark::State& state, bool ddim, std::int64_t steps) {
   const std::int64_t batch = state.range(0);
   Model model;
   const diffusion::NoiseSchedule schedule = diffusion::make_schedule(diffusion::ScheduleKind::Linear, 1000);
   diffusion::SamplerOptions options;
-  options.steps = 50;
-  options.ddim = true;
+  options.steps = steps;
+  options.ddim = ddim;
   for (auto _ : state) {
     const auto result = diffusion::sample(schedule, model.denoiser(), {batch, 1, 28, 28}, options);
     benchmark::DoNotOptimize(result.images.raw_data());
   }
   state.counters["peak_rss_MiB"] = bench::peak_rss_mib();
 }
+void ddim_50_run(benchmark::State& state) { whole_run(state, true, 50); }
+void ancestral_1000_run(benchmark::State& state) { whole_run(state, false, 1000); }
 BENCHMARK(ddim_50_run)->Arg(64)->Unit(benchmark::kSecond)->UseRealTime()->Iterations(1);
+BENCHMARK(ancestral_1000_run)->Arg(64)->Unit(benchmark::kSecond)->UseRealTime()->Iterations(1);
 
 // The full bound costs T model calls per image; it is timed on a T = 20 (cosine) schedule and the
 // throughput scaled to T = 1000 (the model calls dominate: the per-step terms are O(pixels)).

@@ -9,6 +9,7 @@ train : one training step as `ddpm train` takes it: timesteps and noise drawn, q
         forward, L_simple, backward, gradient-norm clip 1.0, Adam, EMA update.
 sample: one ancestral sampling step: forward in eval mode without gradients, and the update.
 ddim50: a whole DDIM run of 50 steps (eta = 0) from T = 1000 (each timed "step" is a run).
+ancestral1000: a whole ancestral run through all 1000 steps (each timed "step" is a run).
 Prints the median and quartiles of --steps timed steps after --warmup untimed ones, and the
 peak resident memory of the process.
 """
@@ -29,7 +30,7 @@ import ddpm_unet  # noqa: E402
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--mode", choices=["train", "sample", "ddim50"], required=True)
+    parser.add_argument("--mode", choices=["train", "sample", "ddim50", "ancestral1000"], required=True)
     parser.add_argument("--ch", type=int, default=32)
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--threads", type=int, default=2)
@@ -78,6 +79,19 @@ def main():
                     epsilon = model(x, torch.full((args.batch,), t, dtype=torch.int64))
                     x0 = ((x - (1 - a).sqrt() * epsilon) / a.sqrt()).clamp(-1, 1)
                     x = a_prev.sqrt() * x0 + (1 - a_prev).sqrt() * epsilon
+    elif args.mode == "ancestral1000":
+        # 64 images by the ancestral sampler through all 1000 steps (sigma^2 = beta), as
+        # `ddpm sample --sampler ancestral`.
+        model.eval()
+        betas = 1 - alphas_cumprod / torch.cat([torch.ones(1), alphas_cumprod[:-1]])
+
+        def step():
+            x = torch.randn(shape)
+            with torch.no_grad():
+                for t in reversed(range(1000)):
+                    epsilon = model(x, torch.full((args.batch,), t, dtype=torch.int64))
+                    mean = (x - betas[t] / (1 - alphas_cumprod[t]).sqrt() * epsilon) / (1 - betas[t]).sqrt()
+                    x = mean + betas[t].sqrt() * torch.randn(shape) if t > 0 else mean
     else:
         model.eval()
         x = torch.randn(shape)

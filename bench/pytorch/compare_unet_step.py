@@ -5,6 +5,7 @@ alternating rounds on the same threads (issue 19's measure).
   OMP_NUM_THREADS=2 /usr/bin/python3 bench/pytorch/compare_unet_step.py --mode train --rounds 8
   OMP_NUM_THREADS=2 /usr/bin/python3 bench/pytorch/compare_unet_step.py --mode sample --rounds 8
   OMP_NUM_THREADS=2 /usr/bin/python3 bench/pytorch/compare_unet_step.py --mode ddim50 --rounds 3 --torch-steps 1
+  OMP_NUM_THREADS=2 /usr/bin/python3 bench/pytorch/compare_unet_step.py --mode ancestral1000 --rounds 1 --torch-steps 1
 
 Each round runs our benchmark and PyTorch's (bench_unet_step.py) as separate processes,
 back to back, alternating which goes first, so the machine's clock drift cancels within a
@@ -12,7 +13,8 @@ round; the summary is the median of the per-round ratios with their range. Ours:
 train: build/bench/bench_unet_step, training_step/batch:B/micro_batches:1 (the step of
 `ddpm train`), with its minor page faults per step and peak RSS; sample:
 build/bench/bench_sampling, an ancestral step (one model call, the update, its noise);
-ddim50: bench_sampling's ddim_50_run, 64 images by DDIM in 50 steps, end to end.
+ddim50: bench_sampling's ddim_50_run, 64 images by DDIM in 50 steps, end to end;
+ancestral1000: its ancestral_1000_run, 64 images through all 1000 ancestral steps.
 PyTorch's figure is the median of --torch-steps timed steps after two warm-up steps;
 peak RSS is each process's own. With --baseline DIR, a second build's benchmarks
 (DIR/bench_unet_step, DIR/bench_sampling) run in the same rounds: before / after figures.
@@ -33,8 +35,10 @@ def ours(binary_dir, mode, batch, seconds):
         binary, name = "bench_unet_step", f"training_step/batch:{batch}/micro_batches:1/"
     elif mode == "sample":
         binary, name = "bench_sampling", f"ancestral_step/{batch}"
-    else:
+    elif mode == "ddim50":
         binary, name = "bench_sampling", f"ddim_50_run/{batch}/"
+    else:
+        binary, name = "bench_sampling", f"ancestral_1000_run/{batch}/"
     command = [os.path.join(binary_dir, binary), f"--benchmark_filter=^{name}",
                f"--benchmark_min_time={seconds}", "--benchmark_format=json"]
     report = json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout)
@@ -50,7 +54,7 @@ def ours(binary_dir, mode, batch, seconds):
 
 def torch_step(mode, batch, threads, steps):
     # A DDIM run is timed cold, as ours is (one run per round, first calls included).
-    warmup = ["--warmup", "0"] if mode == "ddim50" else []
+    warmup = ["--warmup", "0"] if mode in ("ddim50", "ancestral1000") else []
     command = ["/usr/bin/python3", os.path.join(HERE, "bench_unet_step.py"), "--mode", mode, "--batch", str(batch),
                "--threads", str(threads), "--steps", str(steps), "--json"] + warmup
     environment = dict(os.environ, OMP_NUM_THREADS=str(threads))
@@ -65,7 +69,7 @@ def summary(label, values):
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--mode", choices=["train", "sample", "ddim50"], required=True)
+    parser.add_argument("--mode", choices=["train", "sample", "ddim50", "ancestral1000"], required=True)
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=8)
@@ -88,7 +92,8 @@ def main():
         line = ", ".join(f"{name} {results[name][-1][0]:.1f} ms {results[name][-1][1]}" for name in names)
         print(f"round {round_index + 1}: {line}", flush=True)
 
-    step = {"train": "training step", "sample": "ancestral sampling step", "ddim50": "DDIM 50-step run"}[args.mode]
+    step = {"train": "training step", "sample": "ancestral sampling step", "ddim50": "DDIM 50-step run",
+            "ancestral1000": "ancestral 1000-step run"}[args.mode]
     print(f"{step}, batch {args.batch}, {args.threads} threads, {args.rounds} rounds")
     for name in names:
         times = [milliseconds for milliseconds, _ in results[name]]
