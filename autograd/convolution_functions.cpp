@@ -28,9 +28,7 @@ Variable conv2d(const Variable& input, const Variable& weight, const Variable& b
 Variable upsample_nearest2x_conv2d(const Variable& input, const Variable& weight, const Variable& bias,
                                    const Convolution2dOptions& options) {
   const bool has_bias = bias.defined();
-  const bool recording =
-      grad_enabled() && (input.requires_grad() || weight.requires_grad() || (has_bias && bias.requires_grad()));
-  if (recording) return conv2d(upsample_nearest2x(input), weight, bias, options);
+  if (Variable::records({input, weight, bias})) return conv2d(upsample_nearest2x(input), weight, bias, options);
   return Variable(upsample_nearest2x_conv2d(input.value(), weight.value(), has_bias ? bias.value() : Tensor(),
                                             forward_options(options, weight)),
                   false);

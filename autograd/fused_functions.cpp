@@ -3,8 +3,6 @@
 // training step the normalised activations, the dropout masks and the dropped-out copies
 // are about a third of everything saved for backward, and all of them are cheap to
 // recompute from the block's input, the group statistics and the RNG counters.
-#include <algorithm>
-
 #include "autograd/convolution_options.hpp"
 #include "autograd/functions.hpp"
 #include "tensor/convolution.hpp"
@@ -51,10 +49,7 @@ Variable group_norm_silu_conv2d(const Variable& input, const NormalizationOption
   const Tensor image_bias_value = has_image_bias ? image_bias.value() : Tensor();
   const std::int64_t groups = norm.groups;
   const double eps = norm.eps, p = dropout_probability;
-  const bool recording = grad_enabled() && std::any_of(inputs.begin(), inputs.end(), [](const Variable& v) {
-                           return v.requires_grad();
-                         });
-  if (!recording && !dropping)
+  if (!Variable::records(inputs) && !dropping)
     return Variable(group_norm_silu_conv2d(input.value(), groups, gamma.value(), beta.value(), eps, weight.value(),
                                            bias_value, forward_options(options, weight), image_bias_value),
                     false);

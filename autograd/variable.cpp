@@ -75,10 +75,15 @@ void Variable::set_grad(const Tensor& gradient) {
 
 Variable Variable::detach() const { return Variable(value(), false); }
 
+bool Variable::records(const std::vector<Variable>& inputs) {
+  if (!grad_mode) return false;
+  for (const Variable& input : inputs)
+    if (input.requires_grad()) return true;
+  return false;
+}
+
 Variable Variable::from_op(Tensor value, const char* op, std::vector<Variable> inputs, GradientFunction gradient) {
-  bool any_requires = false;
-  for (const Variable& input : inputs) any_requires = any_requires || input.requires_grad();
-  if (!grad_mode || !any_requires) return Variable(std::move(value), false);
+  if (!records(inputs)) return Variable(std::move(value), false);
   Variable result(std::move(value), false);
   result.node_->requires_grad = true;
   result.node_->op = op;

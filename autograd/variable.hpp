@@ -53,6 +53,9 @@ class Variable {
   // Records an op: returns a leaf without history when grad mode is off or no input needs
   // a gradient.
   static Variable from_op(Tensor value, const char* op, std::vector<Variable> inputs, GradientFunction gradient);
+  // Whether an op on these inputs is recorded (recording on, and some input requires grad):
+  // the test from_op applies, for ops that compute differently when nothing is recorded.
+  static bool records(const std::vector<Variable>& inputs);
 
   bool same_node(const Variable& other) const { return node_ == other.node_; }
 

@@ -20,10 +20,9 @@ Linear::Linear(std::int64_t in_features, std::int64_t out_features, Generator& g
 Variable Linear::forward(const Variable& x) const {
   check(x.rank() >= 1 && x.size(-1) == weight.size(1), "Linear", "input ", shape_string(x.shape()),
         " does not end in ", weight.size(1), " features");
-  if (x.rank() == 1) return add(reshape(matmul(reshape(x, {1, x.size(0)}), transpose(weight, 0, 1)), {weight.size(0)}), bias);
   if (x.rank() == 2) return add(matmul(x, transpose(weight, 0, 1)), bias);
-  // Leading axes folded into the rows: one product whose weight panels are packed once, not
-  // a batch of products that would each pack the same weight again.
+  // A vector is one row; leading axes are folded into the rows: one product whose weight
+  // panels are packed once, not a batch of products that would each pack the same weight.
   Shape shape = x.shape();
   shape.back() = weight.size(0);
   return reshape(add(matmul(reshape(x, {-1, x.size(-1)}), transpose(weight, 0, 1)), bias), shape);

@@ -97,4 +97,16 @@ TEST_CASE("Winograd layouts fit every pairing of vector and panel widths, float3
   check_every_pairing<double>(DType::Float64, 1e-11);
 }
 
+TEST_CASE("a Winograd convolution refuses to both upsample and normalise its input") {
+  const Tensor x = random_tensor({1, 16, 3, 3}, 1, DType::Float32), w = random_tensor({16, 16, 3, 3}, 2, DType::Float32);
+  const Tensor affine = random_tensor({16}, 3, DType::Float32);
+  Tensor y = zeros({1, 16, 6, 6}, DType::Float32);
+  convolution_detail::InputFusion<float> both{affine.data<float>(), affine.data<float>(), 4, 1e-5};
+  both.upsample = true;
+  CHECK_THROWS_WITH(convolution_detail::winograd::correlate<xsimd::batch<float>>(
+                        gemm_detail::active_microkernel<float>(), x.data<float>(), 1, 16, 6, 6, 1, 16, w.data<float>(),
+                        nullptr, y.data<float>(), both),
+                    doctest::Contains("cannot both upsample and normalise its input"));
+}
+
 }  // namespace ddpm::testing

@@ -46,6 +46,13 @@ def main():
     alphas_cumprod = ddpm_unet.noise_schedule("linear", 1000).float()
     shape = (args.batch, config.in_channels, config.image_size, config.image_size)
     images = torch.rand(shape) * 2 - 1
+    betas = 1 - alphas_cumprod / torch.cat([torch.ones(1), alphas_cumprod[:-1]])
+
+    def ancestral_update(x, t):
+        """x_{t-1} from x_t: one model call, the posterior mean, and noise (sigma^2 = beta) for t > 0."""
+        epsilon = model(x, torch.full((args.batch,), t, dtype=torch.int64))
+        mean = (x - betas[t] / (1 - alphas_cumprod[t]).sqrt() * epsilon) / (1 - betas[t]).sqrt()
+        return mean + betas[t].sqrt() * torch.randn(shape) if t > 0 else mean
 
     if args.mode == "train":
         optimizer = torch.optim.Adam(model.parameters(), lr=2e-4)
@@ -83,27 +90,20 @@ def main():
         # 64 images by the ancestral sampler through all 1000 steps (sigma^2 = beta), as
         # `ddpm sample --sampler ancestral`.
         model.eval()
-        betas = 1 - alphas_cumprod / torch.cat([torch.ones(1), alphas_cumprod[:-1]])
 
         def step():
             x = torch.randn(shape)
             with torch.no_grad():
                 for t in reversed(range(1000)):
-                    epsilon = model(x, torch.full((args.batch,), t, dtype=torch.int64))
-                    mean = (x - betas[t] / (1 - alphas_cumprod[t]).sqrt() * epsilon) / (1 - betas[t]).sqrt()
-                    x = mean + betas[t].sqrt() * torch.randn(shape) if t > 0 else mean
+                    x = ancestral_update(x, t)
     else:
         model.eval()
         x = torch.randn(shape)
-        betas = 1 - alphas_cumprod / torch.cat([torch.ones(1), alphas_cumprod[:-1]])
 
         def step():
             nonlocal x
-            t = 500
             with torch.no_grad():
-                epsilon = model(x, torch.full((args.batch,), t, dtype=torch.int64))
-                mean = (x - betas[t] / (1 - alphas_cumprod[t]).sqrt() * epsilon) / (1 - betas[t]).sqrt()
-                x = mean + betas[t].sqrt() * torch.randn(shape)
+                x = ancestral_update(x, 500)
 
     for _ in range(args.warmup):
         step()

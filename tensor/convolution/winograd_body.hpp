@@ -298,10 +298,10 @@ void activate_channels_last(const InputFusion<T>& activation, const T* input, st
 }
 
 // A task converts a group of images to channels-last (upsampling or normalising them on the
-// way, as input_fusion says), then runs chunks of its tiles through the three steps: input transform, 16 GEMMs,
-// output transform into NCHW (adding image_bias [batch, outputs], if any). The arguments
-// are those of correlate_winograd (winograd.hpp), with the kernel, and the weights packed
-// by pack_transformed_weights for the same layout.
+// way, as input_fusion says), then runs chunks of its tiles through the three steps: input
+// transform, 16 GEMMs, output transform into NCHW (adding image_bias [batch, outputs], if
+// any). The arguments are those of correlate_winograd (winograd.hpp), with the kernel, and
+// the weights packed by pack_transformed_weights for the same layout.
 template <class Vector>
 void correlate_packed(const Microkernel<typename Vector::value_type>& kernel, const typename Vector::value_type* input,
                       std::int64_t batch, std::int64_t channels, std::int64_t height, std::int64_t width,
@@ -311,6 +311,10 @@ void correlate_packed(const Microkernel<typename Vector::value_type>& kernel, co
                       const typename Vector::value_type* image_bias = nullptr) {
   using T = typename Vector::value_type;
   constexpr std::int64_t lanes = Vector::size;
+  // The statistics are taken from the input planes as they are: of the upsampled image they
+  // would be summed in another order than group_norm's.
+  check(!(input_fusion.upsample && input_fusion.normalizes()), "Winograd convolution",
+        "cannot both upsample and normalise its input");
   const WinogradLayout<Vector> layout(kernel, channels, height, width, padding, outputs);
   const TileGrid& grid = layout.grid;
   const std::int64_t mr = kernel.mr, nr = kernel.nr, panels = layout.panels;
