@@ -1,9 +1,10 @@
 // The dispatcher of tensor/convolution.hpp: each entry point validates its shapes, then
 // hands the work to the first algorithm of tensor/convolution/ that suits the geometry,
 // in an order set by measurement (bench_unet_kernels, every U-Net shape at batch 64):
-//   1. Winograd F(2x2, 3x3) (winograd.hpp): 3x3, stride 1, >= 16 channels each way;
-//      16 products per 2x2 block where the others take 36 (res 64->64 @14: 0.62x the
-//      time of the next path).
+//   1. Winograd F(4x4, 3x3) (winograd.hpp; F(2x2, 3x3) by choice, select_winograd_tile):
+//      3x3, stride 1, >= 16 channels each way; 36 products per 4x4 block where the others
+//      take 144 (res 64->64 @14, batch 64, AMD EPYC Zen 4 with AVX-512: F(2x2) 4.5 ms,
+//      F(4x4) 4.1 ms; F(2x2) was 0.62x the time of the next path on a Zen 3).
 //   2. shifted (shifted.hpp): the input planes read in place by the gathered microkernel;
 //      beats packing them when there are at least half a panel of outputs and a deep
 //      enough product (a 1x1 kernel over 32 channels was 1.4x slower than the packed path).

@@ -214,13 +214,20 @@ void add_convolution_cases(std::vector<KernelCase>& table) {
                              std::to_string(c.options.stride) + " padding " + std::to_string(c.options.padding) +
                              " dilation " + std::to_string(c.options.dilation);
     const auto options = c.options;
+    // Winograd's F(4x4, 3x3) (the 3x3, stride-1 cases with 16 channels or more each way, forward
+    // and input gradient) rounds about 5x more than the direct sum (the test of its rms error
+    // below): here its worst element is 2.3x the others' tolerance, checked at 5x.
+    const bool winograd = c.weight[2] == 3 && c.weight[3] == 3 && c.options.stride == 1 && c.options.dilation == 1 &&
+                          c.weight[0] >= 16 && c.weight[1] >= 16;
+    const double tolerance = winograd ? 5e-4 : 1e-4;
     table.push_back({name + " forward", [=] { return Results{conv2d(x, w, b, options)}; },
-                     [=] { return Results{conv2d_reference(x, w, b, options)}; }, 1e-4, 1e-4});
+                     [=] { return Results{conv2d_reference(x, w, b, options)}; }, tolerance, 1e-4});
     table.push_back({name + " forward, transposed storage, no bias",
                      [=] { return Results{conv2d(as_transposed_storage(x), w, Tensor(), options)}; },
-                     [=] { return Results{conv2d_reference(x, w, Tensor(), options)}; }, 1e-4, 1e-4});
+                     [=] { return Results{conv2d_reference(x, w, Tensor(), options)}; }, tolerance, 1e-4});
     table.push_back({name + " input gradient", [=] { return Results{conv2d_input_gradient(g, w, x.shape(), options)}; },
-                     [=] { return Results{conv2d_input_gradient_reference(g, w, x.shape(), options)}; }, 1e-4, 1e-4});
+                     [=] { return Results{conv2d_input_gradient_reference(g, w, x.shape(), options)}; }, tolerance,
+                     1e-4});
     table.push_back({name + " weight gradient", [=] { return Results{conv2d_weight_gradient(g, x, w.shape(), options)}; },
                      [=] { return Results{conv2d_weight_gradient_reference(g, x, w.shape(), options)}; }, 1e-3, 1e-4});
   }
@@ -356,30 +363,42 @@ TEST_CASE("gemm with beta 0 ignores whatever C held, NaN included") {
   CHECK(closeness(c, matmul(a, b), 1e-5, 1e-5) <= 1.0);
 }
 
-TEST_CASE("Winograd convolutions round like the direct sum at the U-Net's depths") {
+TEST_CASE("Winograd convolutions round within their bounds at the U-Net's depths") {
   // F(2x2, 3x3) adds and halves before and after its products; in float32 its error
   // against a float64 reference must stay at the direct sum's level (measured: rms 2-3.5e-7
   // of unit-scale results for the forward, input and weight gradients; the GEMM paths
-  // 1.4-2.7e-7), not grow with the transforms.
+  // 1.4-2.7e-7), not grow with the transforms. F(4x4, 3x3) multiplies by up to 8 and
+  // divides by 24 (measured: rms 1.3-1.8e-6, the forward and input gradient; its weight
+  // gradient is F(2x2)'s).
   auto relative_rms_error = [](const Tensor& fast, const Tensor& exact) {
     const auto a = fast.to_vector<double>(), b = exact.to_vector<double>();
     double error = 0, value = 0;
     for (std::size_t i = 0; i < a.size(); ++i) error += (a[i] - b[i]) * (a[i] - b[i]), value += b[i] * b[i];
     return std::sqrt(error / value);
   };
-  for (const Shape& input : std::vector<Shape>{{4, 128, 7, 7}, {2, 64, 14, 14}}) {
-    const Tensor x = random_tensor(input, 1100, DType::Float32);
-    const Tensor w = mul(random_tensor({64, input[1], 3, 3}, 1101, DType::Float32), 1.0 / std::sqrt(9.0 * input[1]));
-    const Tensor dy = random_tensor({input[0], 64, input[2], input[3]}, 1102, DType::Float32);
-    const Tensor x64 = x.to(DType::Float64), w64 = w.to(DType::Float64), dy64 = dy.to(DType::Float64);
-    const Convolution2dOptions options{1, 1, 1};
-    INFO(shape_string(input));
-    CHECK(relative_rms_error(conv2d(x, w, Tensor(), options), conv2d_reference(x64, w64, Tensor(), options)) < 6e-7);
-    CHECK(relative_rms_error(conv2d_input_gradient(dy, w, x.shape(), options),
-                             conv2d_input_gradient_reference(dy64, w64, x.shape(), options)) < 6e-7);
-    CHECK(relative_rms_error(conv2d_weight_gradient(dy, x, w.shape(), options),
-                             conv2d_weight_gradient_reference(dy64, x64, w.shape(), options)) < 6e-7);
-  }
+  for (const auto& [tile, bound] : {std::pair{2, 6e-7}, std::pair{4, 3e-6}})
+    for (const Shape& input : std::vector<Shape>{{4, 128, 7, 7}, {2, 64, 14, 14}, {2, 32, 28, 28}}) {
+      WinogradTileScope scope(tile);
+      const Tensor x = random_tensor(input, 1100, DType::Float32);
+      const Tensor w = mul(random_tensor({64, input[1], 3, 3}, 1101, DType::Float32), 1.0 / std::sqrt(9.0 * input[1]));
+      const Tensor dy = random_tensor({input[0], 64, input[2], input[3]}, 1102, DType::Float32);
+      const Tensor x64 = x.to(DType::Float64), w64 = w.to(DType::Float64), dy64 = dy.to(DType::Float64);
+      const Convolution2dOptions options{1, 1, 1};
+      const double forward = relative_rms_error(conv2d(x, w, Tensor(), options),
+                                                conv2d_reference(x64, w64, Tensor(), options));
+      const double input_gradient = relative_rms_error(conv2d_input_gradient(dy, w, x.shape(), options),
+                                                       conv2d_input_gradient_reference(dy64, w64, x.shape(), options));
+      const double weight_gradient = relative_rms_error(conv2d_weight_gradient(dy, x, w.shape(), options),
+                                                        conv2d_weight_gradient_reference(dy64, x64, w.shape(), options));
+      INFO("tile ", tile, " input ", shape_string(input), ": forward ", forward, ", input gradient ", input_gradient,
+           ", weight gradient ", weight_gradient);
+      CHECK(forward < bound);
+      CHECK(input_gradient < bound);
+      CHECK(weight_gradient < 6e-7);
+      // The larger tile rounds more, as its transforms say it must: a bound on it that the
+      // smaller tile's error also met would not tell the two apart.
+      if (tile == 4) CHECK(forward > 6e-7);
+    }
 }
 
 TEST_CASE("the vector exponential behind GroupNorm's SiLU is within 1e-7 of exp, and clamps instead of overflowing") {
@@ -484,7 +503,8 @@ TEST_CASE("inference's group_norm_silu_conv2d and per-image biases equal the sep
       const Tensor exact = conv2d_reference(group_norm_reference(x.to(DType::Float64), c.groups, gamma.to(DType::Float64),
                                                                  beta.to(DType::Float64), 1e-5, true).output,
                                             weight.to(DType::Float64), bias.to(DType::Float64), c.options);
-      const double tolerance = dtype == DType::Float32 ? 1e-4 : 1e-10;
+      // (float32: the Winograd F(4x4, 3x3) allowance of the convolution table's cases)
+      const double tolerance = dtype == DType::Float32 ? 5e-4 : 1e-10;
       CHECK(closeness(group_norm_silu_conv2d(x, c.groups, gamma, beta, 1e-5, weight, bias, c.options), exact, tolerance,
                       tolerance) <= 1.0);
     }
@@ -594,7 +614,32 @@ TEST_CASE("Winograd's kept weight transforms are reused for the same weights and
     expected = conv2d(x, weight, bias, {1, 1, 1});
   }
   CHECK(!bitwise_equal(changed, first));
-  CHECK(closeness(changed, expected, 1e-5, 1e-4) <= 1.0);
+  CHECK(closeness(changed, expected, 1e-4, 1e-4) <= 1.0);
+  // A transform kept for one tile is never served to the other: the same weights by the
+  // other tile equal its transform made for this call alone (ThisCall, an input gradient's
+  // lifetime) and differ from the first tile's in their rounding.
+  {
+    WinogradTileScope scope(selected_winograd_tile() == 4 ? 2 : 4);
+    const Tensor small_tile = conv2d(x, weight, bias, {1, 1, 1});
+    CHECK(bitwise_equal(conv2d(x, weight, bias, {1, 1, 1}), small_tile));
+    Convolution2dOptions this_call{1, 1, 1};
+    this_call.reuse_weight_transform = false;
+    CHECK(bitwise_equal(conv2d(x, weight, bias, this_call), small_tile));
+    CHECK(!bitwise_equal(small_tile, changed));
+    CHECK(closeness(small_tile, expected, 1e-4, 1e-4) <= 1.0);
+  }
+}
+
+TEST_CASE("the Winograd tile is 2 or 4, and any other is refused by name") {
+  CHECK_THROWS_WITH(select_winograd_tile(3), doctest::Contains("the Winograd output tile must be 2 or 4, got 3"));
+  CHECK_THROWS_WITH(select_winograd_tile(6), doctest::Contains("must be 2 or 4, got 6"));
+  const int before = selected_winograd_tile();
+  CHECK((before == 2 || before == 4));
+  {
+    WinogradTileScope scope(before == 4 ? 2 : 4);
+    CHECK(selected_winograd_tile() == (before == 4 ? 2 : 4));
+  }
+  CHECK(selected_winograd_tile() == before);
 }
 
 }  // namespace ddpm::testing

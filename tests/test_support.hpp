@@ -35,6 +35,18 @@ inline double closeness(const Tensor& a, const Tensor& b, double atol, double rt
   return worst;
 }
 
+// Runs the Winograd convolutions with output tile `tile` (2 or 4) until the scope ends.
+class WinogradTileScope {
+ public:
+  explicit WinogradTileScope(int tile) : previous_(selected_winograd_tile()) { select_winograd_tile(tile); }
+  ~WinogradTileScope() { select_winograd_tile(previous_); }
+  WinogradTileScope(const WinogradTileScope&) = delete;
+  WinogradTileScope& operator=(const WinogradTileScope&) = delete;
+
+ private:
+  int previous_;
+};
+
 inline bool bitwise_equal(const Tensor& a, const Tensor& b) {
   if (a.shape() != b.shape() || a.dtype() != b.dtype()) return false;
   const Tensor x = a.contiguous(), y = b.contiguous();

@@ -15,6 +15,11 @@ struct WideVector {
   static constexpr std::size_t size = Batch::size * Count;
   Batch parts[Count];
 
+  WideVector() = default;
+  explicit WideVector(value_type broadcast) {
+    for (std::size_t i = 0; i < Count; ++i) parts[i] = Batch(broadcast);
+  }
+
   static WideVector load_unaligned(const value_type* source) {
     WideVector v;
     for (std::size_t i = 0; i < Count; ++i) v.parts[i] = Batch::load_unaligned(source + i * Batch::size);
@@ -39,6 +44,17 @@ struct WideVector {
   friend WideVector operator-(const WideVector& a) {
     WideVector v;
     for (std::size_t i = 0; i < Count; ++i) v.parts[i] = -a.parts[i];
+    return v;
+  }
+  // a·b + c and −a·b + c, with the rounding of the batch's own fma and fnma.
+  friend WideVector fma(const WideVector& a, const WideVector& b, const WideVector& c) {
+    WideVector v;
+    for (std::size_t i = 0; i < Count; ++i) v.parts[i] = xsimd::fma(a.parts[i], b.parts[i], c.parts[i]);
+    return v;
+  }
+  friend WideVector fnma(const WideVector& a, const WideVector& b, const WideVector& c) {
+    WideVector v;
+    for (std::size_t i = 0; i < Count; ++i) v.parts[i] = xsimd::fnma(a.parts[i], b.parts[i], c.parts[i]);
     return v;
   }
 };

@@ -1,6 +1,8 @@
 #include "tensor/convolution/winograd.hpp"
 
 #include <algorithm>
+#include <atomic>
+#include <cstdlib>
 #include <list>
 #include <memory>
 #include <mutex>
@@ -9,6 +11,7 @@
 
 #include <xsimd/xsimd.hpp>
 
+#include "tensor/convolution.hpp"
 #include "tensor/convolution/winograd_body.hpp"
 
 namespace ddpm::convolution_detail {
@@ -20,10 +23,27 @@ bool winograd_suits(const Geometry& g) {
 
 namespace {
 
+int checked_tile(int tile, const char* source) {
+  check(tile == 2 || tile == 4, source, "the Winograd output tile must be 2 or 4, got ", tile);
+  return tile;
+}
+
+std::atomic<int>& output_tile_setting() {
+  static std::atomic<int> setting{[] {
+    const char* value = std::getenv("DDPM_WINOGRAD_TILE");
+    if (!value || !*value) return 4;
+    const std::string text(value);
+    check(text == "2" || text == "4", "DDPM_WINOGRAD_TILE", "the Winograd output tile must be 2 or 4, got '", text,
+          "'");
+    return std::stoi(text);
+  }()};
+  return setting;
+}
+
 // Transformed, packed weights kept from one call to the next: a sampling run calls each
 // convolution with the same weights hundreds of times, and their transform (16/9 of the
 // weights, scattered into panels) would otherwise be redone at every call. An entry is
-// found by the weights' address and shape and the microkernel, and its transform used only
+// found by the weights' address and shape, the algorithm and the microkernel, and its transform used only
 // if it holds a copy of the same weight bytes: a changed weight (a training step), or
 // another tensor at a reused address, is packed anew, never served stale. A transform is
 // kept from the second call that sees the same bytes on, so a training run, whose weights
@@ -36,14 +56,15 @@ class TransformedWeightCache {
   static constexpr std::size_t capacity = 64;
   using Packed = std::shared_ptr<const gemm_detail::AlignedBuffer<T>>;
 
-  Packed packed(const winograd::WinogradLayout<xsimd::batch<T>>& layout, std::int64_t channels, std::int64_t outputs,
-                const T* weight) {
+  template <class Algorithm>
+  Packed packed(const winograd::WinogradLayout<xsimd::batch<T>, Algorithm>& layout, std::int64_t channels,
+                std::int64_t outputs, const T* weight) {
     const std::size_t count = static_cast<std::size_t>(outputs * channels * 9);
     std::lock_guard lock(mutex_);
     auto entry = entries_.begin();
     for (; entry != entries_.end(); ++entry)
       if (entry->address == weight && entry->channels == channels && entry->outputs == outputs &&
-          entry->kernel == layout.kernel.name)
+          entry->tile == Algorithm::output_tile && entry->kernel == layout.kernel.name)
         break;
     const bool same_weights = entry != entries_.end() && std::equal(weight, weight + count, entry->weights.begin());
     if (same_weights && entry->packed) {
@@ -58,7 +79,8 @@ class TransformedWeightCache {
       return packed;
     }
     if (entry != entries_.end()) entries_.erase(entry);
-    entries_.push_front({weight, channels, outputs, layout.kernel.name, std::vector<T>(weight, weight + count), nullptr});
+    entries_.push_front({weight, channels, outputs, Algorithm::output_tile, layout.kernel.name,
+                         std::vector<T>(weight, weight + count), nullptr});
     if (entries_.size() > capacity) entries_.pop_back();
     return packed;
   }
@@ -67,6 +89,7 @@ class TransformedWeightCache {
   struct Entry {
     const T* address;
     std::int64_t channels, outputs;
+    int tile;
     std::string kernel;
     std::vector<T> weights;
     Packed packed;  // null until the same weights come a second time
@@ -83,21 +106,36 @@ TransformedWeightCache<T>& transformed_weight_cache() {
 
 }  // namespace
 
+int winograd_output_tile() { return output_tile_setting().load(std::memory_order_relaxed); }
+
+namespace {
+
 // The transforms run on the compiler's vectors, the products on the microkernel in use;
 // the layout fits both (winograd_body.hpp).
+template <class Algorithm, class T>
+void correlate_by(const Geometry& g, const T* input, const T* weight, const T* bias, T* out, WeightLifetime lifetime,
+                  const InputFusion<T>& input_fusion, const T* image_bias) {
+  using Vector = xsimd::batch<T>;
+  const auto& kernel = gemm_detail::active_microkernel<T>();
+  if (lifetime == WeightLifetime::ThisCall)
+    return winograd::correlate<Vector, Algorithm>(kernel, input, g.batch, g.in_channels, g.height, g.width, g.padding,
+                                                  g.out_channels, weight, bias, out, input_fusion, image_bias);
+  const winograd::WinogradLayout<Vector, Algorithm> layout(kernel, g.in_channels, g.height, g.width, g.padding,
+                                                           g.out_channels);
+  const auto packed = transformed_weight_cache<T>().packed(layout, g.in_channels, g.out_channels, weight);
+  winograd::correlate_packed<Vector, Algorithm>(kernel, input, g.batch, g.in_channels, g.height, g.width, g.padding,
+                                                g.out_channels, packed->data, bias, out, input_fusion, image_bias);
+}
+
+}  // namespace
+
 template <class T>
 void correlate_winograd(const Geometry& g, const T* input, const T* weight, const T* bias, T* out,
                         WeightLifetime lifetime, const InputFusion<T>& input_fusion,
                         const T* image_bias) {
-  using Vector = xsimd::batch<T>;
-  const auto& kernel = gemm_detail::active_microkernel<T>();
-  if (lifetime == WeightLifetime::ThisCall)
-    return winograd::correlate<Vector>(kernel, input, g.batch, g.in_channels, g.height, g.width, g.padding,
-                                       g.out_channels, weight, bias, out, input_fusion, image_bias);
-  const winograd::WinogradLayout<Vector> layout(kernel, g.in_channels, g.height, g.width, g.padding, g.out_channels);
-  const auto packed = transformed_weight_cache<T>().packed(layout, g.in_channels, g.out_channels, weight);
-  winograd::correlate_packed<Vector>(kernel, input, g.batch, g.in_channels, g.height, g.width, g.padding,
-                                     g.out_channels, packed->data, bias, out, input_fusion, image_bias);
+  if (winograd_output_tile() == 4)
+    return correlate_by<winograd::F4x4>(g, input, weight, bias, out, lifetime, input_fusion, image_bias);
+  correlate_by<winograd::F2x2>(g, input, weight, bias, out, lifetime, input_fusion, image_bias);
 }
 
 template <class T>
@@ -116,3 +154,12 @@ DDPM_INSTANTIATE_WINOGRAD(double)
 #undef DDPM_INSTANTIATE_WINOGRAD
 
 }  // namespace ddpm::convolution_detail
+
+namespace ddpm {
+
+void select_winograd_tile(int tile) {
+  convolution_detail::output_tile_setting().store(convolution_detail::checked_tile(tile, "select_winograd_tile"));
+}
+int selected_winograd_tile() { return convolution_detail::winograd_output_tile(); }
+
+}  // namespace ddpm

@@ -1,13 +1,14 @@
 #pragma once
-// 3 x 3, stride-1 convolutions by Winograd's minimal filtering F(2x2, 3x3) (Lavin and
-// Gray, "Fast Algorithms for Convolutional Neural Networks", 2016). A 4 x 4 input tile d
-// and a 3 x 3 kernel g give the tile's 2 x 2 outputs as
+// 3 x 3, stride-1 convolutions by Winograd's minimal filtering F(m x m, 3 x 3) (Lavin and
+// Gray, "Fast Algorithms for Convolutional Neural Networks", 2016; the algorithms in
+// winograd_algorithms.hpp). An (m + 2) x (m + 2) input tile d and a 3 x 3 kernel g give
+// the tile's m x m outputs as
 //     Y = Aᵀ [(G g Gᵀ) ⊙ (Bᵀ d B)] A,
-// 16 products where the direct sum takes 36. Summed over input channels, the products are
-// 16 independent GEMMs (one per point of the 4 x 4 transformed tile): tiles x inputs times
-// inputs x outputs, run on the GEMM microkernel. The transforms only add and halve, so
-// the results differ from the direct sum by rounding alone (tests bound it against the
-// reference at the same tolerance as the GEMM paths).
+// (m + 2)² products where the direct sum takes 9 m². Summed over input channels, the
+// products are (m + 2)² independent GEMMs (one per point of the transformed tile): tiles x
+// inputs times inputs x outputs, run on the GEMM microkernel. The results differ from the
+// direct sum by rounding alone: F(2x2) at the direct sum's level, F(4x4) about 5x more
+// (tests bound both against a float64 reference).
 //
 // One of the convolution algorithms that tensor/convolution.cpp chooses from.
 #include <cstdint>
@@ -22,6 +23,10 @@ namespace ddpm::convolution_detail {
 // the transforms cost more than the products they save (a U-Net's conv_in and conv_out
 // stay on their own paths).
 bool winograd_suits(const Geometry& g);
+
+// The output tile m of the forward correlations, 4 or 2 (tensor/convolution.hpp,
+// select_winograd_tile). The weight gradient always takes F(2x2, 3x3).
+int winograd_output_tile();
 
 // out[n, o, y, x] = bias[o] + Σ_{c, kh, kw} weight[o, c, kh, kw] · input[n, c, y + kh − padding, x + kw − padding]
 // (input zero outside its planes). input: [batch, in_channels, height, width], contiguous;

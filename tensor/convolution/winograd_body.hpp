@@ -1,11 +1,13 @@
 #pragma once
-// The F(2x2, 3x3) correlations of winograd.hpp, generic over the vector type
-// that runs the transforms. The GEMM microkernel is chosen at run time and packs its B
-// operand in panels of its own width (kernel.nr), while the transforms' vectors may be of
-// another width: the compiler's (xsimd::batch<T>) in the library, any width in the tests,
-// which pair a wide vector with a narrow panel and the reverse on whatever CPU runs them.
-// The layout is rounded to a common multiple of both widths (WinogradLayout), so neither
-// ever reads or writes past the other's rows.
+// The Winograd correlations of winograd.hpp, generic over the algorithm
+// (winograd_algorithms.hpp: F(4x4, 3x3) or F(2x2, 3x3) for the forward, F(2x2, 3x3) for
+// the weight gradient) and over the vector type that runs the transforms. The GEMM
+// microkernel is chosen at run time and packs its B operand in panels of its own width
+// (kernel.nr), while the transforms' vectors may be of another width: the compiler's
+// (xsimd::batch<T>) in the library, any width in the tests, which pair a wide vector with
+// a narrow panel and the reverse on whatever CPU runs them. The layout is rounded to a
+// common multiple of both widths (WinogradLayout), so neither ever reads or writes past
+// the other's rows.
 //
 // Included by winograd.cpp and by the tests, each compiled with the same flags.
 #include <algorithm>
@@ -13,6 +15,7 @@
 #include <vector>
 
 #include "tensor/convolution/fusion.hpp"
+#include "tensor/convolution/winograd_algorithms.hpp"
 #include "tensor/error.hpp"
 #include "tensor/gemm/blocking.hpp"
 #include "tensor/gemm/microkernel.hpp"
@@ -25,34 +28,38 @@ using gemm_detail::Microkernel;
 using gemm_detail::round_up;
 using gemm_detail::scratch;
 
-constexpr std::int64_t points = 16;  // of a transformed 4 x 4 tile
 constexpr std::int64_t minimum_channels = 16;
 constexpr int max_rows = gemm_detail::max_microkernel_rows;
+
+// The points of a transformed tile: one GEMM each.
+template <class Algorithm>
+constexpr std::int64_t points = std::int64_t{Algorithm::input_tile} * Algorithm::input_tile;
 
 // Scratch slots (tensor/gemm/blocking.hpp): the images of a task in channels-last order,
 // then a chunk's transformed tiles and its GEMM operand or results.
 constexpr int images_slot = 2, transformed_slot = 3, products_slot = 4, output_gradient_slot = 5;
 
-// u = G g Gᵀ for one 3 x 3 kernel g (row-major), G = [1 0 0; ½ ½ ½; ½ −½ ½; 0 0 1].
-template <class T>
+// u = G g Gᵀ for one 3 x 3 kernel g (row-major), in double: the weights are transformed
+// once and kept (winograd.cpp), so their transform may as well round once, at the end.
+template <class Algorithm, class T>
 void transform_kernel(const T* g, T* u) {
-  T rows[4][3];  // G g
+  constexpr int alpha = Algorithm::input_tile;
+  double rows[alpha][3];  // G g, column by column
   for (int j = 0; j < 3; ++j) {
-    rows[0][j] = g[j];
-    rows[1][j] = (g[j] + g[3 + j] + g[6 + j]) / 2;
-    rows[2][j] = (g[j] - g[3 + j] + g[6 + j]) / 2;
-    rows[3][j] = g[6 + j];
+    const double column[3] = {double(g[j]), double(g[3 + j]), double(g[6 + j])};
+    double transformed[alpha];
+    Algorithm::kernel(column, transformed);
+    for (int i = 0; i < alpha; ++i) rows[i][j] = transformed[i];
   }
-  for (int i = 0; i < 4; ++i) {
-    u[i * 4 + 0] = rows[i][0];
-    u[i * 4 + 1] = (rows[i][0] + rows[i][1] + rows[i][2]) / 2;
-    u[i * 4 + 2] = (rows[i][0] - rows[i][1] + rows[i][2]) / 2;
-    u[i * 4 + 3] = rows[i][2];
+  for (int i = 0; i < alpha; ++i) {
+    double transformed[alpha];
+    Algorithm::kernel(rows[i], transformed);
+    for (int j = 0; j < alpha; ++j) u[i * alpha + j] = static_cast<T>(transformed[j]);
   }
 }
 
-// The adjoint of transform_kernel: dg = Gᵀ du G, the gradient of a 3 x 3 kernel from the
-// gradient of its transformed 4 x 4 form.
+// The adjoint of F(2x2, 3x3)'s kernel transform: dg = Gᵀ du G, the gradient of a 3 x 3
+// kernel from the gradient of its transformed 4 x 4 form.
 template <class T>
 void transform_kernel_gradient(const T* du, T* dg) {
   T rows[3][4];  // Gᵀ du
@@ -68,15 +75,19 @@ void transform_kernel_gradient(const T* du, T* dg) {
   }
 }
 
-// The 2 x 2 output tiles of a correlation, numbered image by image, row by row.
+// The m x m output tiles of a correlation, numbered image by image, row by row.
 struct TileGrid {
-  std::int64_t out_height, out_width, rows, columns;
-  TileGrid(std::int64_t height, std::int64_t width)
-      : out_height(height), out_width(width), rows((height + 1) / 2), columns((width + 1) / 2) {}
+  std::int64_t tile, out_height, out_width, rows, columns;
+  TileGrid(std::int64_t output_tile, std::int64_t height, std::int64_t width)
+      : tile(output_tile),
+        out_height(height),
+        out_width(width),
+        rows((height + tile - 1) / tile),
+        columns((width + tile - 1) / tile) {}
   std::int64_t per_image() const { return rows * columns; }
-  // Rows and columns of a channels-last image holding every tile's 4 x 4 input window.
-  std::int64_t window_rows() const { return 2 * rows + 2; }
-  std::int64_t window_columns() const { return 2 * columns + 2; }
+  // Rows and columns of a channels-last image holding every tile's (m + 2) x (m + 2) input window.
+  std::int64_t window_rows() const { return tile * rows + 2; }
+  std::int64_t window_columns() const { return tile * columns + 2; }
 };
 
 // What the forward and the weight gradient share: the microkernel, the tile grid, and the
@@ -84,7 +95,7 @@ struct TileGrid {
 // whole number of vectors (the input transform loads whole vectors of channels); the
 // output stride is a whole number of vectors and of panels (the output transform loads
 // vectors of GEMM results, the gradient's transform stores vectors into panels).
-template <class Vector>
+template <class Vector, class Algorithm>
 struct WinogradLayout {
   using T = typename Vector::value_type;
   static constexpr std::int64_t lanes = Vector::size;
@@ -94,7 +105,7 @@ struct WinogradLayout {
   WinogradLayout(const Microkernel<T>& kernel_in_use, std::int64_t channels, std::int64_t height, std::int64_t width,
                  std::int64_t padding, std::int64_t outputs)
       : kernel(kernel_in_use),
-        grid(height + 2 * padding - 2, width + 2 * padding - 2),
+        grid(Algorithm::output_tile, height + 2 * padding - 2, width + 2 * padding - 2),
         channel_stride(round_up(channels, lanes)),
         output_stride(round_up(outputs, std::lcm(lanes, kernel.nr))),
         panels(output_stride / kernel.nr),
@@ -176,36 +187,34 @@ void copy_to_channels_last(const T* input, std::int64_t images, std::int64_t cha
   }
 }
 
-// V = Bᵀ d B for tiles [first, first + count) of a channels-last group of images, Bᵀ =
-// [1 0 −1 0; 0 1 1 0; 0 −1 1 0; 0 1 0 −1], a vector of channels at a time. V is
-// [16, count, channel_stride]: point ξ of tile t at transformed[(ξ·count' + t)·channel_stride]
-// with count' = point_stride / channel_stride.
-template <class Vector>
+// V = Bᵀ d B for tiles [first, first + count) of a channels-last group of images, a vector
+// of channels at a time. V is [α², count, channel_stride]: point ξ of tile t at
+// transformed[(ξ·count' + t)·channel_stride] with count' = point_stride / channel_stride.
+template <class Vector, class Algorithm>
 void transform_input_tiles(const typename Vector::value_type* images, const TileGrid& grid,
                            std::int64_t channel_stride, std::int64_t first, std::int64_t count,
                            typename Vector::value_type* transformed, std::int64_t point_stride) {
   using T = typename Vector::value_type;
   constexpr std::int64_t lanes = Vector::size;
+  constexpr int alpha = Algorithm::input_tile, m = Algorithm::output_tile;
   const std::int64_t columns = grid.window_columns(), image_values = grid.window_rows() * columns * channel_stride;
   for (std::int64_t t = 0; t < count; ++t) {
     const std::int64_t tile = first + t, image = tile / grid.per_image();
     const std::int64_t tile_row = tile % grid.per_image() / grid.columns, tile_column = tile % grid.columns;
-    const T* window = images + image * image_values + (2 * tile_row * columns + 2 * tile_column) * channel_stride;
+    const T* window = images + image * image_values + (m * tile_row * columns + m * tile_column) * channel_stride;
     for (std::int64_t c = 0; c < channel_stride; c += lanes) {
-      Vector r[4][4];  // Bᵀ d
-      for (int j = 0; j < 4; ++j) {
-        const Vector d0 = Vector::load_unaligned(window + (0 * columns + j) * channel_stride + c);
-        const Vector d1 = Vector::load_unaligned(window + (1 * columns + j) * channel_stride + c);
-        const Vector d2 = Vector::load_unaligned(window + (2 * columns + j) * channel_stride + c);
-        const Vector d3 = Vector::load_unaligned(window + (3 * columns + j) * channel_stride + c);
-        r[0][j] = d0 - d2, r[1][j] = d1 + d2, r[2][j] = d2 - d1, r[3][j] = d1 - d3;
+      Vector r[alpha][alpha];  // Bᵀ d, a column at a time
+      for (int j = 0; j < alpha; ++j) {
+        Vector column[alpha], result[alpha];
+        for (int i = 0; i < alpha; ++i) column[i] = Vector::load_unaligned(window + (i * columns + j) * channel_stride + c);
+        Algorithm::input(column, result);
+        for (int i = 0; i < alpha; ++i) r[i][j] = result[i];
       }
       T* destination = transformed + t * channel_stride + c;
-      for (int i = 0; i < 4; ++i) {
-        (r[i][0] - r[i][2]).store_unaligned(destination + (4 * i + 0) * point_stride);
-        (r[i][1] + r[i][2]).store_unaligned(destination + (4 * i + 1) * point_stride);
-        (r[i][2] - r[i][1]).store_unaligned(destination + (4 * i + 2) * point_stride);
-        (r[i][1] - r[i][3]).store_unaligned(destination + (4 * i + 3) * point_stride);
+      for (int i = 0; i < alpha; ++i) {
+        Vector result[alpha];
+        Algorithm::input(r[i], result);
+        for (int j = 0; j < alpha; ++j) result[j].store_unaligned(destination + (alpha * i + j) * point_stride);
       }
     }
   }
@@ -247,25 +256,25 @@ inline std::int64_t images_per_group(std::int64_t batch, std::int64_t tiles_per_
                                   (batch + 2 * threads - 1) / (2 * threads));
 }
 
-// The transformed kernels as the B operand of the 16 GEMMs: for point ξ and panel j of nr
-// outputs, [channels, nr] with zeros past the last output; points · output_stride ·
-// channels values. A function of the weights and the layout only, so a caller whose
-// weights do not change (sampling) can keep it (winograd.cpp does).
-template <class Vector>
-AlignedBuffer<typename Vector::value_type> pack_transformed_weights(const WinogradLayout<Vector>& layout,
+// The transformed kernels as the B operand of the α² GEMMs: for point ξ and panel j of nr
+// outputs, [channels, nr] with zeros past the last output; α² · output_stride · channels
+// values. A function of the weights and the layout only, so a caller whose weights do not
+// change (sampling) can keep it (winograd.cpp does).
+template <class Vector, class Algorithm>
+AlignedBuffer<typename Vector::value_type> pack_transformed_weights(const WinogradLayout<Vector, Algorithm>& layout,
                                                                     std::int64_t channels, std::int64_t outputs,
                                                                     const typename Vector::value_type* weight) {
   using T = typename Vector::value_type;
   const std::int64_t nr = layout.kernel.nr, panels = layout.panels;
-  const std::int64_t values = points * layout.output_stride * channels;
+  const std::int64_t values = points<Algorithm> * layout.output_stride * channels;
   AlignedBuffer<T> packed(static_cast<std::size_t>(values));
   std::fill(packed.data, packed.data + values, T(0));
   parallel_for(outputs, 8, [&](std::int64_t begin, std::int64_t end) {
-    T u[points];
+    T u[points<Algorithm>];
     for (std::int64_t o = begin; o < end; ++o)
       for (std::int64_t c = 0; c < channels; ++c) {
-        transform_kernel(weight + (o * channels + c) * 9, u);
-        for (std::int64_t point = 0; point < points; ++point)
+        transform_kernel<Algorithm>(weight + (o * channels + c) * 9, u);
+        for (std::int64_t point = 0; point < points<Algorithm>; ++point)
           packed.data[((point * panels + o / nr) * channels + c) * nr + o % nr] = u[point];
       }
   });
@@ -299,10 +308,10 @@ void activate_channels_last(const InputFusion<T>& activation, const T* input, st
 
 // A task converts a group of images to channels-last (upsampling or normalising them on the
 // way, as input_fusion says), then runs chunks of its tiles through the three steps: input
-// transform, 16 GEMMs, output transform into NCHW (adding image_bias [batch, outputs], if
+// transform, α² GEMMs, output transform into NCHW (adding image_bias [batch, outputs], if
 // any). The arguments are those of correlate_winograd (winograd.hpp), with the kernel, and
 // the weights packed by pack_transformed_weights for the same layout.
-template <class Vector>
+template <class Vector, class Algorithm>
 void correlate_packed(const Microkernel<typename Vector::value_type>& kernel, const typename Vector::value_type* input,
                       std::int64_t batch, std::int64_t channels, std::int64_t height, std::int64_t width,
                       std::int64_t padding, std::int64_t outputs, const typename Vector::value_type* packed_weights,
@@ -311,11 +320,13 @@ void correlate_packed(const Microkernel<typename Vector::value_type>& kernel, co
                       const typename Vector::value_type* image_bias = nullptr) {
   using T = typename Vector::value_type;
   constexpr std::int64_t lanes = Vector::size;
+  constexpr int alpha = Algorithm::input_tile, m = Algorithm::output_tile;
+  constexpr std::int64_t point_count = points<Algorithm>;
   // The statistics are taken from the input planes as they are: of the upsampled image they
   // would be summed in another order than group_norm's.
   check(!(input_fusion.upsample && input_fusion.normalizes()), "Winograd convolution",
         "cannot both upsample and normalise its input");
-  const WinogradLayout<Vector> layout(kernel, channels, height, width, padding, outputs);
+  const WinogradLayout<Vector, Algorithm> layout(kernel, channels, height, width, padding, outputs);
   const TileGrid& grid = layout.grid;
   const std::int64_t mr = kernel.mr, nr = kernel.nr, panels = layout.panels;
   const std::int64_t channel_stride = layout.channel_stride, output_stride = layout.output_stride;
@@ -332,8 +343,8 @@ void correlate_packed(const Microkernel<typename Vector::value_type>& kernel, co
 
   // A chunk's transformed tiles and GEMM results stay in L2 between the three steps.
   const std::int64_t chunk = std::clamp<std::int64_t>(
-      (std::int64_t{96} << 10) / (points * (channel_stride + output_stride) * std::int64_t(sizeof(T))) / mr * mr, mr,
-      16 * mr);
+      (std::int64_t{96} << 10) / (point_count * (channel_stride + output_stride) * std::int64_t(sizeof(T))) / mr * mr,
+      mr, 16 * mr);
   const std::int64_t group = images_per_group(batch, grid.per_image(), chunk);
   parallel_for(batch, group, [&](std::int64_t first_image, std::int64_t end_image) {
     const std::int64_t images = end_image - first_image;
@@ -344,17 +355,17 @@ void correlate_packed(const Microkernel<typename Vector::value_type>& kernel, co
     if (input_fusion.normalizes())
       activate_channels_last(input_fusion, first_input, images, channels, height, width, padding, grid.window_rows(),
                              grid.window_columns(), channel_stride, channels_last);
-    T* transformed = scratch<T>(transformed_slot, static_cast<std::size_t>(points * chunk * channel_stride));
-    T* products = scratch<T>(products_slot, static_cast<std::size_t>(points * chunk * output_stride));
+    T* transformed = scratch<T>(transformed_slot, static_cast<std::size_t>(point_count * chunk * channel_stride));
+    T* products = scratch<T>(products_slot, static_cast<std::size_t>(point_count * chunk * output_stride));
     const std::int64_t input_point_stride = chunk * channel_stride, output_point_stride = chunk * output_stride;
     const std::int64_t* depth_offsets = offsets_table(channels, 1);
     for (std::int64_t begin = 0; begin < images * grid.per_image(); begin += chunk) {
       const std::int64_t count = std::min(chunk, images * grid.per_image() - begin);
-      transform_input_tiles<Vector>(channels_last, grid, channel_stride, begin, count, transformed,
-                                    input_point_stride);
+      transform_input_tiles<Vector, Algorithm>(channels_last, grid, channel_stride, begin, count, transformed,
+                                               input_point_stride);
 
       // M_ξ[tiles, outputs] = V_ξ[tiles, channels] · U_ξ[channels, outputs], V read in place.
-      for (std::int64_t point = 0; point < points; ++point)
+      for (std::int64_t point = 0; point < point_count; ++point)
         for (std::int64_t panel = 0; panel < panels; ++panel) {
           const T* b_panel = packed_weights + (point * panels + panel) * channels * nr;
           for (std::int64_t row = 0; row < count; row += mr) {
@@ -368,45 +379,42 @@ void correlate_packed(const Microkernel<typename Vector::value_type>& kernel, co
           }
         }
 
-      // Y = Aᵀ M A (+ bias), Aᵀ = [1 1 1 0; 0 1 −1 −1], a vector of outputs at a time, written
-      // into the NCHW output (the last tile row or column may fall outside it).
+      // Y = Aᵀ M A (+ bias), a vector of outputs at a time, written into the NCHW output
+      // (the last tile row or column may fall outside it).
+      const std::int64_t plane = grid.out_height * grid.out_width;
       for (std::int64_t t = 0; t < count; ++t) {
         const std::int64_t tile = begin + t, image = first_image + tile / grid.per_image();
-        const std::int64_t oy = 2 * (tile % grid.per_image() / grid.columns), ox = 2 * (tile % grid.columns);
-        const std::int64_t valid_rows = std::min<std::int64_t>(2, grid.out_height - oy);
-        const std::int64_t valid_columns = std::min<std::int64_t>(2, grid.out_width - ox);
-        const std::int64_t plane = grid.out_height * grid.out_width;
+        const std::int64_t oy = m * (tile % grid.per_image() / grid.columns), ox = m * (tile % grid.columns);
+        const std::int64_t valid_rows = std::min<std::int64_t>(m, grid.out_height - oy);
+        const std::int64_t valid_columns = std::min<std::int64_t>(m, grid.out_width - ox);
         T* corner = out + image * outputs * plane + oy * grid.out_width + ox;
         for (std::int64_t o = 0; o < outputs; o += lanes) {
           const T* source = products + t * output_stride + o;
-          Vector s[2][4];  // Aᵀ M
-          for (int j = 0; j < 4; ++j) {
-            const Vector m0 = Vector::load_unaligned(source + (0 + j) * output_point_stride);
-            const Vector m1 = Vector::load_unaligned(source + (4 + j) * output_point_stride);
-            const Vector m2 = Vector::load_unaligned(source + (8 + j) * output_point_stride);
-            const Vector m3 = Vector::load_unaligned(source + (12 + j) * output_point_stride);
-            s[0][j] = m0 + m1 + m2;
-            s[1][j] = m1 - m2 - m3;
+          Vector s[m][alpha];  // Aᵀ M, a column at a time
+          for (int j = 0; j < alpha; ++j) {
+            Vector column[alpha], result[m];
+            for (int i = 0; i < alpha; ++i) column[i] = Vector::load_unaligned(source + (alpha * i + j) * output_point_stride);
+            Algorithm::output(column, result);
+            for (int i = 0; i < m; ++i) s[i][j] = result[i];
           }
           const Vector offset = Vector::load_unaligned(biases.data() + o);
-          Vector values[2][2];
-          for (int i = 0; i < 2; ++i) {
-            values[i][0] = s[i][0] + s[i][1] + s[i][2] + offset;
-            values[i][1] = s[i][1] - s[i][2] - s[i][3] + offset;
+          Vector image_offset;  // rounded after the bias, as a separate add would be
+          if (image_bias) image_offset = Vector::load_unaligned(image_biases.data() + image * output_stride + o);
+          alignas(64) T y[m][m][lanes];
+          for (int i = 0; i < m; ++i) {
+            Vector values[m];
+            Algorithm::output(s[i], values);
+            for (int j = 0; j < m; ++j) {
+              values[j] = values[j] + offset;
+              if (image_bias) values[j] = values[j] + image_offset;
+              values[j].store_aligned(y[i][j]);
+            }
           }
-          if (image_bias) {  // rounded after the bias, as a separate add would be
-            const Vector image_offset = Vector::load_unaligned(image_biases.data() + image * output_stride + o);
-            for (auto& row : values)
-              for (Vector& value : row) value = value + image_offset;
-          }
-          alignas(64) T y[2][2][lanes];
-          for (int i = 0; i < 2; ++i)
-            for (int j = 0; j < 2; ++j) values[i][j].store_aligned(y[i][j]);
-          if (valid_rows == 2 && valid_columns == 2 && o + lanes <= outputs) {  // the common case, unrolled
+          if (valid_rows == m && valid_columns == m && o + lanes <= outputs) {  // the common case, unrolled
             for (std::int64_t lane = 0; lane < lanes; ++lane) {
               T* destination = corner + (o + lane) * plane;
-              destination[0] = y[0][0][lane], destination[1] = y[0][1][lane];
-              destination[grid.out_width] = y[1][0][lane], destination[grid.out_width + 1] = y[1][1][lane];
+              for (int i = 0; i < m; ++i)
+                for (int j = 0; j < m; ++j) destination[i * grid.out_width + j] = y[i][j][lane];
             }
             continue;
           }
@@ -422,20 +430,20 @@ void correlate_packed(const Microkernel<typename Vector::value_type>& kernel, co
 }
 
 // correlate_packed with the weights packed for this call.
-template <class Vector>
+template <class Vector, class Algorithm>
 void correlate(const Microkernel<typename Vector::value_type>& kernel, const typename Vector::value_type* input,
                std::int64_t batch, std::int64_t channels, std::int64_t height, std::int64_t width,
                std::int64_t padding, std::int64_t outputs, const typename Vector::value_type* weight,
                const typename Vector::value_type* bias, typename Vector::value_type* out,
                const InputFusion<typename Vector::value_type>& input_fusion = {},
                const typename Vector::value_type* image_bias = nullptr) {
-  const WinogradLayout<Vector> layout(kernel, channels, height, width, padding, outputs);
+  const WinogradLayout<Vector, Algorithm> layout(kernel, channels, height, width, padding, outputs);
   const auto packed = pack_transformed_weights(layout, channels, outputs, weight);
-  correlate_packed<Vector>(kernel, input, batch, channels, height, width, padding, outputs, packed.data, bias, out,
-                           input_fusion, image_bias);
+  correlate_packed<Vector, Algorithm>(kernel, input, batch, channels, height, width, padding, outputs, packed.data,
+                                      bias, out, input_fusion, image_bias);
 }
 
-// dU_ξ[c, o] = Σ_tiles V_ξ[tile, c] · dM_ξ[tile, o] with dM = A dY Aᵀ the output gradient's
+// By F(2x2, 3x3): dU_ξ[c, o] = Σ_tiles V_ξ[tile, c] · dM_ξ[tile, o] with dM = A dY Aᵀ the output gradient's
 // tiles carried back through the output transform; then dW = Gᵀ dU G. The images are cut
 // into a fixed number of slices (not one per thread): each slice sums its tiles in order
 // into its own dU, and the slices are added in order, so the sums do not depend on the
@@ -448,7 +456,8 @@ void weight_gradient(const Microkernel<typename Vector::value_type>& kernel,
                      typename Vector::value_type* weight_gradient) {
   using T = typename Vector::value_type;
   constexpr std::int64_t lanes = Vector::size;
-  const WinogradLayout<Vector> layout(kernel, channels, height, width, padding, outputs);
+  constexpr std::int64_t points = winograd::points<F2x2>;
+  const WinogradLayout<Vector, F2x2> layout(kernel, channels, height, width, padding, outputs);
   const TileGrid& grid = layout.grid;
   const std::int64_t mr = kernel.mr, nr = kernel.nr, panels = layout.panels;
   const std::int64_t channel_stride = layout.channel_stride, output_stride = layout.output_stride;
@@ -479,8 +488,8 @@ void weight_gradient(const Microkernel<typename Vector::value_type>& kernel,
       for (std::int64_t begin = 0; begin < tiles; begin += chunk) {
         const std::int64_t count = std::min(chunk, tiles - begin);
         T* transformed = scratch<T>(transformed_slot, static_cast<std::size_t>(points * count * channel_stride));
-        transform_input_tiles<Vector>(channels_last, grid, channel_stride, begin, count, transformed,
-                                      count * channel_stride);
+        transform_input_tiles<Vector, F2x2>(channels_last, grid, channel_stride, begin, count, transformed,
+                                            count * channel_stride);
         // dM = A e Aᵀ for each 2 x 2 tile e of dY, A = [1 0; 1 1; 1 −1; 0 −1], packed as the
         // GEMMs' B operand: point ξ, panel j: [count, nr].
         T* packed = scratch<T>(products_slot, static_cast<std::size_t>(points * count * output_stride));
