@@ -50,12 +50,12 @@ Tensor conv2d_weight_gradient(const Tensor& output_gradient, const Tensor& input
                               const Convolution2dOptions& options);
 
 // The algorithm of the 3 x 3, stride-1 convolutions with at least 16 channels each way
-// (the U-Net's), forward and input gradient: Winograd's F(m x m, 3 x 3) with output tile
-// m = 4 (the default: 36 products per 16 outputs; float32 results within a relative rms
-// of about 2e-6 of the exact sum) or m = 2 (16 products per 4 outputs, 1.78x the work; its
-// rounding that of the direct sum, 2-3.5e-7). The environment variable DDPM_WINOGRAD_TILE
-// (2 or 4) sets it for a process; select_winograd_tile for what follows in this one.
-// Either way the bits do not depend on the thread count. Weight gradients take m = 2.
+// (the U-Net's), forward, input gradient and weight gradient: Winograd's F(m x m, 3 x 3)
+// with output tile m = 4 (the default: 36 products per 16 outputs; float32 results within
+// a relative rms of about 2e-6 of the exact sum) or m = 2 (16 products per 4 outputs,
+// 1.78x the work; its rounding that of the direct sum, 2-3.5e-7). The environment
+// variable DDPM_WINOGRAD_TILE (2 or 4) sets it for a process; select_winograd_tile for
+// what follows in this one. Either way the bits do not depend on the thread count.
 void select_winograd_tile(int tile);
 int selected_winograd_tile();
 

@@ -190,7 +190,7 @@ const std::vector<ConvolutionCase> convolution_cases = {
     // phases get no tap (zeros), an even kernel, odd image sizes
     {{2, 8, 13, 12}, {40, 8, 3, 3}, {2, 1, 1}}, {{2, 9, 11, 14}, {100, 9, 3, 2}, {3, 2, 2}},
     {{1, 8, 9, 9}, {300, 8, 1, 1}, {2, 0, 1}},  {{1, 8, 10, 10}, {40, 8, 4, 4}, {2, 1, 1}},
-    // Winograd F(2x2, 3x3) (3x3, stride 1, >= 16 channels each way): odd sizes whose last
+    // Winograd F(4x4, 3x3) (3x3, stride 1, >= 16 channels each way): odd sizes whose last
     // tiles overhang the output, channel counts not a multiple of a vector or a panel,
     // padding 0 and 2 (the input gradient's padding 2 and 0), many chunks of tiles
     {{2, 17, 7, 7}, {19, 17, 3, 3}, {1, 1, 1}}, {{3, 24, 9, 6}, {32, 24, 3, 3}, {1, 0, 1}},
@@ -368,8 +368,8 @@ TEST_CASE("Winograd convolutions round within their bounds at the U-Net's depths
   // against a float64 reference must stay at the direct sum's level (measured: rms 2-3.5e-7
   // of unit-scale results for the forward, input and weight gradients; the GEMM paths
   // 1.4-2.7e-7), not grow with the transforms. F(4x4, 3x3) multiplies by up to 8 and
-  // divides by 24 (measured: rms 1.3-1.8e-6, the forward and input gradient; its weight
-  // gradient is F(2x2)'s).
+  // divides by 24 (measured: rms 1.3-1.8e-6 for the forward and input gradient, 0.6-1.5e-6
+  // for the weight gradient).
   auto relative_rms_error = [](const Tensor& fast, const Tensor& exact) {
     const auto a = fast.to_vector<double>(), b = exact.to_vector<double>();
     double error = 0, value = 0;
@@ -394,7 +394,7 @@ TEST_CASE("Winograd convolutions round within their bounds at the U-Net's depths
            ", weight gradient ", weight_gradient);
       CHECK(forward < bound);
       CHECK(input_gradient < bound);
-      CHECK(weight_gradient < 6e-7);
+      CHECK(weight_gradient < bound);
       // The larger tile rounds more, as its transforms say it must: a bound on it that the
       // smaller tile's error also met would not tell the two apart.
       if (tile == 4) CHECK(forward > 6e-7);

@@ -3,8 +3,7 @@
 // reference's values: here each microkernel this CPU has meets vectors narrower than its
 // panel, as wide, and two and four times its panel's width (wider than any CPU's: AVX-512
 // floats are 16 lanes, SSE2's panel 8), in float32 and float64, so an AVX2 machine checks
-// what an AVX-512 machine runs. The forward runs by both algorithms, F(4x4, 3x3) and
-// F(2x2, 3x3); the weight gradient has one.
+// what an AVX-512 machine runs; and by both algorithms, F(4x4, 3x3) and F(2x2, 3x3).
 #include "tests/test_support.hpp"
 
 #include <limits>
@@ -48,7 +47,7 @@ void check_winograd_against_reference(const gemm_detail::Microkernel<typename Ve
                                 w.data<T>(), b.data<T>(), y.data<T>());
     const Tensor dy = random_tensor(expected.shape(), ++seed, dtype);
     Tensor dw = full(w.shape(), std::numeric_limits<double>::quiet_NaN(), dtype);
-    convolution_detail::winograd::weight_gradient<Vector>(kernel, x.data<T>(), batch, channels, height, width, c.padding, c.outputs,
+    convolution_detail::winograd::weight_gradient<Vector, Algorithm>(kernel, x.data<T>(), batch, channels, height, width, c.padding, c.outputs,
                                       dy.data<T>(), dw.data<T>());
     // With the input activation (GroupNorm+SiLU, 4 or 8 groups) and a bias per image: the
     // activation runs on the compiler's vectors over channel strides of this Vector's width.

@@ -140,9 +140,14 @@ void correlate_winograd(const Geometry& g, const T* input, const T* weight, cons
 
 template <class T>
 void weight_gradient_winograd(const Geometry& g, const T* input, const T* output_gradient, T* weight_gradient) {
-  winograd::weight_gradient<xsimd::batch<T>>(gemm_detail::active_microkernel<T>(), input, g.batch, g.in_channels,
-                                             g.height, g.width, g.padding, g.out_channels, output_gradient,
-                                             weight_gradient);
+  const auto& kernel = gemm_detail::active_microkernel<T>();
+  if (winograd_output_tile() == 4)
+    return winograd::weight_gradient<xsimd::batch<T>, winograd::F4x4>(
+        kernel, input, g.batch, g.in_channels, g.height, g.width, g.padding, g.out_channels, output_gradient,
+        weight_gradient);
+  winograd::weight_gradient<xsimd::batch<T>, winograd::F2x2>(kernel, input, g.batch, g.in_channels, g.height, g.width,
+                                                             g.padding, g.out_channels, output_gradient,
+                                                             weight_gradient);
 }
 
 #define DDPM_INSTANTIATE_WINOGRAD(T)                                                                                 \

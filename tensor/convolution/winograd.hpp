@@ -18,14 +18,14 @@
 
 namespace ddpm::convolution_detail {
 
-// Whether F(2x2, 3x3) serves a convolution: a 3 x 3 kernel, stride 1, dilation 1, and at
+// Whether a Winograd algorithm serves a convolution: a 3 x 3 kernel, stride 1, dilation 1, and at
 // least 16 input channels (the GEMMs' depth) and 16 outputs (their columns); with fewer,
 // the transforms cost more than the products they save (a U-Net's conv_in and conv_out
 // stay on their own paths).
 bool winograd_suits(const Geometry& g);
 
-// The output tile m of the forward correlations, 4 or 2 (tensor/convolution.hpp,
-// select_winograd_tile). The weight gradient always takes F(2x2, 3x3).
+// The output tile m of the algorithm in use, 4 or 2, for the correlations and the weight
+// gradients alike (tensor/convolution.hpp, select_winograd_tile).
 int winograd_output_tile();
 
 // out[n, o, y, x] = bias[o] + Σ_{c, kh, kw} weight[o, c, kh, kw] · input[n, c, y + kh − padding, x + kw − padding]

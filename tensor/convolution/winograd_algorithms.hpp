@@ -36,6 +36,17 @@ struct F2x2 {
   static void kernel(const S (&g)[3], S (&u)[4]) {
     u[0] = g[0], u[1] = (g[0] + g[1] + g[2]) / 2, u[2] = (g[0] - g[1] + g[2]) / 2, u[3] = g[2];
   }
+  // The adjoints, for the weight gradient. r = A e, A = [1 0; 1 1; 1 −1; 0 −1]: a tile of
+  // the output gradient carried back through the output transform.
+  template <class V>
+  static void output_adjoint(const V (&e)[2], V (&r)[4]) {
+    r[0] = e[0], r[1] = e[0] + e[1], r[2] = e[0] - e[1], r[3] = -e[1];
+  }
+  // g = Gᵀ u.
+  template <class S>
+  static void kernel_adjoint(const S (&u)[4], S (&g)[3]) {
+    g[0] = u[0] + (u[1] + u[2]) / 2, g[1] = (u[1] - u[2]) / 2, g[2] = (u[1] + u[2]) / 2 + u[3];
+  }
 };
 
 // F(4x4, 3x3), interpolation points 0, ±1, ±2, ∞: 36 products per 4 x 4 outputs (2.25 per
@@ -76,6 +87,26 @@ struct F4x4 {
     u[1] = -(g[0] + g[1] + g[2]) / 6, u[2] = -(g[0] - g[1] + g[2]) / 6;
     u[3] = (g[0] + 2 * g[1] + 4 * g[2]) / 24, u[4] = (g[0] - 2 * g[1] + 4 * g[2]) / 24;
     u[5] = g[2];
+  }
+  // The adjoints, for the weight gradient. r = A e, A = (Aᵀ)ᵀ: rows [1 0 0 0], [1 1 1 1],
+  // [1 −1 1 −1], [1 2 4 8], [1 −2 4 −8], [0 0 0 1].
+  template <class V>
+  static void output_adjoint(const V (&e)[4], V (&r)[6]) {
+    using T = typename V::value_type;
+    const V even_one = e[0] + e[2], odd_one = e[1] + e[3];
+    const V even_two = fma(V(T(4)), e[2], e[0]), odd_two = fma(V(T(8)), e[3], e[1] + e[1]);  // e0 + 4 e2, 2 e1 + 8 e3
+    r[0] = e[0];
+    r[1] = even_one + odd_one, r[2] = even_one - odd_one;
+    r[3] = even_two + odd_two, r[4] = even_two - odd_two;
+    r[5] = e[3];
+  }
+  // g = Gᵀ u, in double (once per weight, after the sums over the batch).
+  template <class S>
+  static void kernel_adjoint(const S (&u)[6], S (&g)[3]) {
+    const S sum_one = u[1] + u[2], sum_two = u[3] + u[4];
+    g[0] = u[0] / 4 - sum_one / 6 + sum_two / 24;
+    g[1] = (u[2] - u[1]) / 6 + (u[3] - u[4]) / 12;
+    g[2] = (sum_two - sum_one) / 6 + u[5];
   }
 };
 

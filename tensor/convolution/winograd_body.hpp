@@ -1,13 +1,12 @@
 #pragma once
-// The Winograd correlations of winograd.hpp, generic over the algorithm
-// (winograd_algorithms.hpp: F(4x4, 3x3) or F(2x2, 3x3) for the forward, F(2x2, 3x3) for
-// the weight gradient) and over the vector type that runs the transforms. The GEMM
-// microkernel is chosen at run time and packs its B operand in panels of its own width
-// (kernel.nr), while the transforms' vectors may be of another width: the compiler's
-// (xsimd::batch<T>) in the library, any width in the tests, which pair a wide vector with
-// a narrow panel and the reverse on whatever CPU runs them. The layout is rounded to a
-// common multiple of both widths (WinogradLayout), so neither ever reads or writes past
-// the other's rows.
+// The Winograd correlations and weight gradients of winograd.hpp, generic over the
+// algorithm (winograd_algorithms.hpp: F(4x4, 3x3) or F(2x2, 3x3)) and over the vector type
+// that runs the transforms. The GEMM microkernel is chosen at run time and packs its B
+// operand in panels of its own width (kernel.nr), while the transforms' vectors may be of
+// another width: the compiler's (xsimd::batch<T>) in the library, any width in the tests,
+// which pair a wide vector with a narrow panel and the reverse on whatever CPU runs them.
+// The layout is rounded to a common multiple of both widths (WinogradLayout), so neither
+// ever reads or writes past the other's rows.
 //
 // Included by winograd.cpp and by the tests, each compiled with the same flags.
 #include <algorithm>
@@ -58,20 +57,22 @@ void transform_kernel(const T* g, T* u) {
   }
 }
 
-// The adjoint of F(2x2, 3x3)'s kernel transform: dg = Gᵀ du G, the gradient of a 3 x 3
-// kernel from the gradient of its transformed 4 x 4 form.
-template <class T>
+// dg = Gᵀ du G, the gradient of a 3 x 3 kernel from the gradient of its transformed
+// α x α form, in double like the kernel transform.
+template <class Algorithm, class T>
 void transform_kernel_gradient(const T* du, T* dg) {
-  T rows[3][4];  // Gᵀ du
-  for (int j = 0; j < 4; ++j) {
-    rows[0][j] = du[j] + (du[4 + j] + du[8 + j]) / 2;
-    rows[1][j] = (du[4 + j] - du[8 + j]) / 2;
-    rows[2][j] = (du[4 + j] + du[8 + j]) / 2 + du[12 + j];
+  constexpr int alpha = Algorithm::input_tile;
+  double rows[3][alpha];  // Gᵀ du, column by column
+  for (int j = 0; j < alpha; ++j) {
+    double column[alpha], transformed[3];
+    for (int i = 0; i < alpha; ++i) column[i] = double(du[i * alpha + j]);
+    Algorithm::kernel_adjoint(column, transformed);
+    for (int k = 0; k < 3; ++k) rows[k][j] = transformed[k];
   }
-  for (int i = 0; i < 3; ++i) {
-    dg[i * 3 + 0] = rows[i][0] + (rows[i][1] + rows[i][2]) / 2;
-    dg[i * 3 + 1] = (rows[i][1] - rows[i][2]) / 2;
-    dg[i * 3 + 2] = (rows[i][1] + rows[i][2]) / 2 + rows[i][3];
+  for (int k = 0; k < 3; ++k) {
+    double transformed[3];
+    Algorithm::kernel_adjoint(rows[k], transformed);
+    for (int l = 0; l < 3; ++l) dg[k * 3 + l] = static_cast<T>(transformed[l]);
   }
 }
 
@@ -443,12 +444,12 @@ void correlate(const Microkernel<typename Vector::value_type>& kernel, const typ
                                       bias, out, input_fusion, image_bias);
 }
 
-// By F(2x2, 3x3): dU_ξ[c, o] = Σ_tiles V_ξ[tile, c] · dM_ξ[tile, o] with dM = A dY Aᵀ the output gradient's
+// dU_ξ[c, o] = Σ_tiles V_ξ[tile, c] · dM_ξ[tile, o] with dM = A dY Aᵀ the output gradient's
 // tiles carried back through the output transform; then dW = Gᵀ dU G. The images are cut
 // into a fixed number of slices (not one per thread): each slice sums its tiles in order
 // into its own dU, and the slices are added in order, so the sums do not depend on the
 // thread count. The arguments are those of weight_gradient_winograd, with the kernel.
-template <class Vector>
+template <class Vector, class Algorithm>
 void weight_gradient(const Microkernel<typename Vector::value_type>& kernel,
                      const typename Vector::value_type* input, std::int64_t batch, std::int64_t channels,
                      std::int64_t height, std::int64_t width, std::int64_t padding, std::int64_t outputs,
@@ -456,21 +457,24 @@ void weight_gradient(const Microkernel<typename Vector::value_type>& kernel,
                      typename Vector::value_type* weight_gradient) {
   using T = typename Vector::value_type;
   constexpr std::int64_t lanes = Vector::size;
-  constexpr std::int64_t points = winograd::points<F2x2>;
-  const WinogradLayout<Vector, F2x2> layout(kernel, channels, height, width, padding, outputs);
+  constexpr int alpha = Algorithm::input_tile, m = Algorithm::output_tile;
+  constexpr std::int64_t point_count = points<Algorithm>;
+  const WinogradLayout<Vector, Algorithm> layout(kernel, channels, height, width, padding, outputs);
   const TileGrid& grid = layout.grid;
   const std::int64_t mr = kernel.mr, nr = kernel.nr, panels = layout.panels;
   const std::int64_t channel_stride = layout.channel_stride, output_stride = layout.output_stride;
   const std::int64_t out_plane = grid.out_height * grid.out_width;
-  const std::int64_t gradient_values = 2 * grid.rows * 2 * grid.columns * output_stride;
+  const std::int64_t gradient_rows = m * grid.rows, gradient_columns = m * grid.columns;
+  const std::int64_t gradient_values = gradient_rows * gradient_columns * output_stride;
 
   constexpr std::int64_t slices_wanted = 8;
   const std::int64_t slices = std::min(batch, slices_wanted);
-  const std::int64_t partial_values = points * channels * output_stride;  // dU_ξ[c, o] for one slice
+  const std::int64_t partial_values = point_count * channels * output_stride;  // dU_ξ[c, o] for one slice
   AlignedBuffer<T> partials(static_cast<std::size_t>(slices * partial_values));
   // A chunk of tiles is the GEMMs' depth: long enough that loading and storing the dU tiles
-  // costs little beside the FMAs; its transformed tiles are read a few times each.
-  constexpr std::int64_t chunk = 128;
+  // costs little beside the FMAs; its transformed tiles are read a few times each. The
+  // chunk's operands take the same room for either tile (128 tiles of 16 points).
+  constexpr std::int64_t chunk = 2048 / point_count;
   const std::int64_t group = std::max<std::int64_t>(1, chunk / grid.per_image());
   parallel_for(slices, 1, [&](std::int64_t slice, std::int64_t) {
     T* partial = partials.data + slice * partial_values;
@@ -483,41 +487,43 @@ void weight_gradient(const Microkernel<typename Vector::value_type>& kernel,
                             grid.window_rows(), grid.window_columns(), channel_stride, channels_last);
       T* gradient = scratch<T>(output_gradient_slot, static_cast<std::size_t>(images * gradient_values));
       copy_to_channels_last(output_gradient + image0 * outputs * out_plane, images, outputs, grid.out_height,
-                            grid.out_width, 0, 2 * grid.rows, 2 * grid.columns, output_stride, gradient);
+                            grid.out_width, 0, gradient_rows, gradient_columns, output_stride, gradient);
       const std::int64_t tiles = images * grid.per_image();
       for (std::int64_t begin = 0; begin < tiles; begin += chunk) {
         const std::int64_t count = std::min(chunk, tiles - begin);
-        T* transformed = scratch<T>(transformed_slot, static_cast<std::size_t>(points * count * channel_stride));
-        transform_input_tiles<Vector, F2x2>(channels_last, grid, channel_stride, begin, count, transformed,
-                                            count * channel_stride);
-        // dM = A e Aᵀ for each 2 x 2 tile e of dY, A = [1 0; 1 1; 1 −1; 0 −1], packed as the
-        // GEMMs' B operand: point ξ, panel j: [count, nr].
-        T* packed = scratch<T>(products_slot, static_cast<std::size_t>(points * count * output_stride));
+        T* transformed = scratch<T>(transformed_slot, static_cast<std::size_t>(point_count * count * channel_stride));
+        transform_input_tiles<Vector, Algorithm>(channels_last, grid, channel_stride, begin, count, transformed,
+                                                 count * channel_stride);
+        // dM = A e Aᵀ for each m x m tile e of dY, packed as the GEMMs' B operand: point ξ,
+        // panel j: [count, nr].
+        T* packed = scratch<T>(products_slot, static_cast<std::size_t>(point_count * count * output_stride));
         const std::int64_t point_stride = count * output_stride;
+        const std::int64_t next_row = gradient_columns * output_stride;
         for (std::int64_t t = 0; t < count; ++t) {
           const std::int64_t tile = begin + t, image = tile / grid.per_image();
           const std::int64_t tile_row = tile % grid.per_image() / grid.columns, tile_column = tile % grid.columns;
-          const T* e = gradient + ((image * 2 * grid.rows + 2 * tile_row) * 2 * grid.columns + 2 * tile_column) *
+          const T* e = gradient + ((image * gradient_rows + m * tile_row) * gradient_columns + m * tile_column) *
                                       output_stride;
-          const std::int64_t next_row = 2 * grid.columns * output_stride;
           T* tile_slot = packed + t * nr;
           for (std::int64_t o = 0; o < output_stride; o += lanes) {
-            const Vector e00 = Vector::load_unaligned(e + o), e01 = Vector::load_unaligned(e + output_stride + o);
-            const Vector e10 = Vector::load_unaligned(e + next_row + o);
-            const Vector e11 = Vector::load_unaligned(e + next_row + output_stride + o);
-            const Vector rows[4][2] = {{e00, e01}, {e00 + e10, e01 + e11}, {e00 - e10, e01 - e11}, {-e10, -e11}};
-            for (int i = 0; i < 4; ++i) {
-              const Vector a = rows[i][0], b = rows[i][1];
-              store_into_panels(a, o, count, nr, tile_slot + (4 * i + 0) * point_stride);
-              store_into_panels(Vector(a + b), o, count, nr, tile_slot + (4 * i + 1) * point_stride);
-              store_into_panels(Vector(a - b), o, count, nr, tile_slot + (4 * i + 2) * point_stride);
-              store_into_panels(Vector(-b), o, count, nr, tile_slot + (4 * i + 3) * point_stride);
+            Vector r[alpha][m];  // A e, a column at a time
+            for (int j = 0; j < m; ++j) {
+              Vector column[m], result[alpha];
+              for (int i = 0; i < m; ++i) column[i] = Vector::load_unaligned(e + i * next_row + j * output_stride + o);
+              Algorithm::output_adjoint(column, result);
+              for (int i = 0; i < alpha; ++i) r[i][j] = result[i];
+            }
+            for (int i = 0; i < alpha; ++i) {
+              Vector result[alpha];
+              Algorithm::output_adjoint(r[i], result);
+              for (int j = 0; j < alpha; ++j)
+                store_into_panels(result[j], o, count, nr, tile_slot + (alpha * i + j) * point_stride);
             }
           }
         }
         // dU_ξ[c, o] += Σ_t V_ξ[t, c] · dM_ξ[t, o]: rows are channels, V read in place.
         const std::int64_t* depth_offsets = offsets_table(count, channel_stride);
-        for (std::int64_t point = 0; point < points; ++point)
+        for (std::int64_t point = 0; point < point_count; ++point)
           for (std::int64_t panel = 0; panel < panels; ++panel)
             for (std::int64_t c = 0; c < channels; c += mr) {
               const std::int64_t rows = std::min(mr, channels - c);
@@ -537,12 +543,12 @@ void weight_gradient(const Microkernel<typename Vector::value_type>& kernel,
     for (std::int64_t i = 0; i < partial_values; ++i) partials.data[i] += partial[i];
   }
   parallel_for(outputs, 8, [&](std::int64_t begin, std::int64_t end) {
-    T du[points];
+    T du[point_count];
     for (std::int64_t o = begin; o < end; ++o)
       for (std::int64_t c = 0; c < channels; ++c) {
-        for (std::int64_t point = 0; point < points; ++point)
+        for (std::int64_t point = 0; point < point_count; ++point)
           du[point] = partials.data[(point * channels + c) * output_stride + o];
-        transform_kernel_gradient(du, weight_gradient + (o * channels + c) * 9);
+        transform_kernel_gradient<Algorithm>(du, weight_gradient + (o * channels + c) * 9);
       }
   });
 }
