@@ -79,13 +79,16 @@ struct F4x4 {
     y[2] = fma(V(T(4)), sum_two, sum_one);
     y[3] = fma(V(T(8)), difference_two, difference_one) + m[5];
   }
-  // u = G g, G = [¼ 0 0; −⅙ −⅙ −⅙; −⅙ ⅙ −⅙; 1/24 1/12 ⅙; 1/24 −1/12 ⅙; 0 0 1]. The
-  // weights are transformed once per run (winograd.cpp keeps them), in double.
+  // u = G g, G = [¼ 0 0; −⅙ −⅙ −⅙; −⅙ ⅙ −⅙; 1/24 1/12 ⅙; 1/24 −1/12 ⅙; 0 0 1], in
+  // double (winograd_body.hpp). A training step transforms its changed weights at every
+  // call, so the divisions are products with the reciprocals (their rounding, in double,
+  // far below float's).
   template <class S>
   static void kernel(const S (&g)[3], S (&u)[6]) {
+    constexpr S sixth = S(1) / 6, twenty_fourth = S(1) / 24;
     u[0] = g[0] / 4;
-    u[1] = -(g[0] + g[1] + g[2]) / 6, u[2] = -(g[0] - g[1] + g[2]) / 6;
-    u[3] = (g[0] + 2 * g[1] + 4 * g[2]) / 24, u[4] = (g[0] - 2 * g[1] + 4 * g[2]) / 24;
+    u[1] = -(g[0] + g[1] + g[2]) * sixth, u[2] = -(g[0] - g[1] + g[2]) * sixth;
+    u[3] = (g[0] + 2 * g[1] + 4 * g[2]) * twenty_fourth, u[4] = (g[0] - 2 * g[1] + 4 * g[2]) * twenty_fourth;
     u[5] = g[2];
   }
   // The adjoints, for the weight gradient. r = A e, A = (Aᵀ)ᵀ: rows [1 0 0 0], [1 1 1 1],
@@ -103,10 +106,11 @@ struct F4x4 {
   // g = Gᵀ u, in double (once per weight, after the sums over the batch).
   template <class S>
   static void kernel_adjoint(const S (&u)[6], S (&g)[3]) {
+    constexpr S sixth = S(1) / 6, twelfth = S(1) / 12, twenty_fourth = S(1) / 24;
     const S sum_one = u[1] + u[2], sum_two = u[3] + u[4];
-    g[0] = u[0] / 4 - sum_one / 6 + sum_two / 24;
-    g[1] = (u[2] - u[1]) / 6 + (u[3] - u[4]) / 12;
-    g[2] = (sum_two - sum_one) / 6 + u[5];
+    g[0] = u[0] / 4 - sum_one * sixth + sum_two * twenty_fourth;
+    g[1] = (u[2] - u[1]) * sixth + (u[3] - u[4]) * twelfth;
+    g[2] = (sum_two - sum_one) * sixth + u[5];
   }
 };
 

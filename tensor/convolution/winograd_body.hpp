@@ -268,15 +268,28 @@ AlignedBuffer<typename Vector::value_type> pack_transformed_weights(const Winogr
   using T = typename Vector::value_type;
   const std::int64_t nr = layout.kernel.nr, panels = layout.panels;
   const std::int64_t values = points<Algorithm> * layout.output_stride * channels;
+  const std::int64_t point_step = panels * channels * nr;
   AlignedBuffer<T> packed(static_cast<std::size_t>(values));
-  std::fill(packed.data, packed.data + values, T(0));
-  parallel_for(outputs, 8, [&](std::int64_t begin, std::int64_t end) {
+  // A training step packs its changed weights at every call. A panel's nr outputs are
+  // transformed into a block first, then each point's row of nr values is written in one
+  // run: written straight from each kernel's transform, the α² values would fall a power of
+  // two apart (panels · channels · nr), all into one set of the cache.
+  parallel_for(channels, 8, [&](std::int64_t begin, std::int64_t end) {
+    std::vector<T> block(static_cast<std::size_t>(points<Algorithm> * nr));  // [point, lane]
     T u[points<Algorithm>];
-    for (std::int64_t o = begin; o < end; ++o)
-      for (std::int64_t c = 0; c < channels; ++c) {
-        transform_kernel<Algorithm>(weight + (o * channels + c) * 9, u);
+    for (std::int64_t panel = 0; panel < panels; ++panel)
+      for (std::int64_t c = begin; c < end; ++c) {
+        for (std::int64_t lane = 0; lane < nr; ++lane) {
+          const std::int64_t o = panel * nr + lane;
+          if (o < outputs)
+            transform_kernel<Algorithm>(weight + (o * channels + c) * 9, u);
+          else
+            std::fill(u, u + points<Algorithm>, T(0));
+          for (std::int64_t point = 0; point < points<Algorithm>; ++point) block[point * nr + lane] = u[point];
+        }
+        T* slot = packed.data + (panel * channels + c) * nr;
         for (std::int64_t point = 0; point < points<Algorithm>; ++point)
-          packed.data[((point * panels + o / nr) * channels + c) * nr + o % nr] = u[point];
+          std::copy_n(block.begin() + point * nr, nr, slot + point * point_step);
       }
   });
   return packed;
