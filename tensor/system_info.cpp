@@ -2,6 +2,7 @@
 
 #include <xsimd/xsimd.hpp>
 
+#include "tensor/convolution.hpp"
 #include "tensor/gemm/microkernel.hpp"
 #include "tensor/parallel.hpp"
 
@@ -39,6 +40,7 @@ SystemInfo system_info() {
   info.gemm_kernel = kernel.name;
   info.gemm_tile_rows = static_cast<int>(kernel.mr);
   info.gemm_tile_columns = static_cast<int>(kernel.nr);
+  info.winograd_tile = selected_winograd_tile();
   info.threads = num_threads();
   return info;
 }
@@ -49,7 +51,8 @@ std::string system_report() {
   for (const auto& name : info.gemm_kernels) kernels += (kernels.empty() ? "" : ", ") + name;
   return "build    " + info.build_instruction_set + " (" + std::to_string(info.build_vector_floats) +
          " floats per vector)\ngemm     " + info.gemm_kernel + ", " + std::to_string(info.gemm_tile_rows) + " x " +
-         std::to_string(info.gemm_tile_columns) + " tile (available: " + kernels + ")\nthreads  " +
+         std::to_string(info.gemm_tile_columns) + " tile (available: " + kernels + ")\nwinograd F(" +
+         std::to_string(info.winograd_tile) + "x" + std::to_string(info.winograd_tile) + ", 3x3)\nthreads  " +
          std::to_string(info.threads) + "\n";
 }
 

@@ -12,12 +12,13 @@ struct SystemInfo {
   std::vector<std::string> gemm_kernels;   // the microkernels this CPU can run, best first
   std::string gemm_kernel;                 // the one in use (DDPM_GEMM_KERNEL forces one)
   int gemm_tile_rows = 0, gemm_tile_columns = 0;  // its register tile (MR x NR floats)
+  int winograd_tile = 0;                   // the 3x3 convolutions' F(m x m, 3 x 3): 4 or 2 (DDPM_WINOGRAD_TILE)
   int threads = 0;                         // the worker limit
 };
 
 SystemInfo system_info();
 
-// The same as lines "build  ...", "gemm  ...", "threads  ...".
+// The same as lines "build  ...", "gemm  ...", "winograd  ...", "threads  ...".
 std::string system_report();
 
 }  // namespace ddpm

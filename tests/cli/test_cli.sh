@@ -152,6 +152,10 @@ expect "resume after a kill" 0 "done: 7 steps" -- "$ddpm" train --data idx:image
 expect "info system" 0 "gemm     sse2, 6 x 8 tile (available: .*sse2)" -- env DDPM_GEMM_KERNEL=sse2 "$ddpm" info --system
 expect "version" 0 "^build " -- "$ddpm" --version
 expect "unknown kernel" 1 "kernel 'vax' is not available on this CPU" -- env DDPM_GEMM_KERNEL=vax "$ddpm" info --system
+# ... and the Winograd tile of the 3x3 convolutions, 4 unless DDPM_WINOGRAD_TILE says 2.
+expect "winograd tile" 0 "winograd F(4x4, 3x3)" -- env -u DDPM_WINOGRAD_TILE "$ddpm" info --system
+expect "winograd tile 2" 0 "winograd F(2x2, 3x3)" -- env DDPM_WINOGRAD_TILE=2 "$ddpm" info --system
+expect "bad winograd tile" 1 "DDPM_WINOGRAD_TILE: the Winograd output tile must be 2 or 4, got '3'" -- env DDPM_WINOGRAD_TILE=3 "$ddpm" info --system
 expect "info without a file" 2 "give a checkpoint file" -- "$ddpm" info
 
 # The feature classifier names data it cannot take and weights it cannot read.
