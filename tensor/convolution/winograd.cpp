@@ -41,10 +41,10 @@ std::atomic<int>& output_tile_setting() {
 }
 
 // Transformed, packed weights kept from one call to the next: a sampling run calls each
-// convolution with the same weights hundreds of times, and their transform (16/9 of the
-// weights, scattered into panels) would otherwise be redone at every call. An entry is
-// found by the weights' address and shape, the algorithm and the microkernel, and its transform used only
-// if it holds a copy of the same weight bytes: a changed weight (a training step), or
+// convolution with the same weights hundreds of times, and their transform (36/9 of the
+// weights by F(4x4), 16/9 by F(2x2), scattered into panels) would otherwise be redone at
+// every call. An entry is found by the weights' address and shape, the algorithm and the
+// microkernel, and its transform used only if it holds a copy of the same weight bytes: a changed weight (a training step), or
 // another tensor at a reused address, is packed anew, never served stale. A transform is
 // kept from the second call that sees the same bytes on, so a training run, whose weights
 // change at every step, keeps only the copies of its weights (the size of the model), not
