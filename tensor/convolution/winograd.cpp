@@ -129,25 +129,29 @@ void correlate_by(const Geometry& g, const T* input, const T* weight, const T* b
 
 }  // namespace
 
+// body(algorithm) with the algorithm of the tile in use.
+template <class Body>
+void with_selected_algorithm(Body body) {
+  if (winograd_output_tile() == 4) return body(winograd::F4x4{});
+  body(winograd::F2x2{});
+}
+
 template <class T>
 void correlate_winograd(const Geometry& g, const T* input, const T* weight, const T* bias, T* out,
                         WeightLifetime lifetime, const InputFusion<T>& input_fusion,
                         const T* image_bias) {
-  if (winograd_output_tile() == 4)
-    return correlate_by<winograd::F4x4>(g, input, weight, bias, out, lifetime, input_fusion, image_bias);
-  correlate_by<winograd::F2x2>(g, input, weight, bias, out, lifetime, input_fusion, image_bias);
+  with_selected_algorithm([&](auto algorithm) {
+    correlate_by<decltype(algorithm)>(g, input, weight, bias, out, lifetime, input_fusion, image_bias);
+  });
 }
 
 template <class T>
 void weight_gradient_winograd(const Geometry& g, const T* input, const T* output_gradient, T* weight_gradient) {
-  const auto& kernel = gemm_detail::active_microkernel<T>();
-  if (winograd_output_tile() == 4)
-    return winograd::weight_gradient<xsimd::batch<T>, winograd::F4x4>(
-        kernel, input, g.batch, g.in_channels, g.height, g.width, g.padding, g.out_channels, output_gradient,
-        weight_gradient);
-  winograd::weight_gradient<xsimd::batch<T>, winograd::F2x2>(kernel, input, g.batch, g.in_channels, g.height, g.width,
-                                                             g.padding, g.out_channels, output_gradient,
-                                                             weight_gradient);
+  with_selected_algorithm([&](auto algorithm) {
+    winograd::weight_gradient<xsimd::batch<T>, decltype(algorithm)>(
+        gemm_detail::active_microkernel<T>(), input, g.batch, g.in_channels, g.height, g.width, g.padding,
+        g.out_channels, output_gradient, weight_gradient);
+  });
 }
 
 #define DDPM_INSTANTIATE_WINOGRAD(T)                                                                                 \

@@ -5,7 +5,7 @@
 //     Y = Aᵀ [(G g Gᵀ) ⊙ (Bᵀ d B)] A,
 // α² products where the direct sum takes 9 m². Each algorithm is its three one-dimensional
 // transforms, Bᵀ, Aᵀ and G; the two-dimensional ones apply them down the columns, then
-// along the rows (winograd_body.hpp). They are written out, not as matrix products: most
+// along the rows (transform_both_ways, below). They are written out, not as matrix products: most
 // coefficients are 0, ±1 or powers of two, and a product by a constant 0 is not free in
 // floating point (x·0 must stay NaN for x = ∞).
 //
@@ -113,5 +113,22 @@ struct F4x4 {
     g[2] = (sum_two - sum_one) * sixth + u[5];
   }
 };
+
+// Y = T X Tᵀ for a one-dimensional transform T from In values to Out values (one of the
+// above, as a callable): T down each column of the In x In tile X, then along each row of
+// the result. Every two-dimensional transform of the algorithms is this with one of theirs.
+// X is read through x(i, j) a column at a time, as the first pass needs it, so a tile in
+// memory is loaded column by column rather than held whole in registers.
+template <int In, int Out, class Value, class Element, class Transform>
+void transform_both_ways(Element x, Value (&y)[Out][Out], Transform transform) {
+  Value columns_done[Out][In];  // T X
+  for (int j = 0; j < In; ++j) {
+    Value column[In], result[Out];
+    for (int i = 0; i < In; ++i) column[i] = x(i, j);
+    transform(column, result);
+    for (int i = 0; i < Out; ++i) columns_done[i][j] = result[i];
+  }
+  for (int i = 0; i < Out; ++i) transform(columns_done[i], y[i]);
+}
 
 }  // namespace ddpm::convolution_detail::winograd

@@ -43,18 +43,10 @@ constexpr int images_slot = 2, transformed_slot = 3, products_slot = 4, output_g
 template <class Algorithm, class T>
 void transform_kernel(const T* g, T* u) {
   constexpr int alpha = Algorithm::input_tile;
-  double rows[alpha][3];  // G g, column by column
-  for (int j = 0; j < 3; ++j) {
-    const double column[3] = {double(g[j]), double(g[3 + j]), double(g[6 + j])};
-    double transformed[alpha];
-    Algorithm::kernel(column, transformed);
-    for (int i = 0; i < alpha; ++i) rows[i][j] = transformed[i];
-  }
-  for (int i = 0; i < alpha; ++i) {
-    double transformed[alpha];
-    Algorithm::kernel(rows[i], transformed);
-    for (int j = 0; j < alpha; ++j) u[i * alpha + j] = static_cast<T>(transformed[j]);
-  }
+  double transformed[alpha][alpha];
+  transform_both_ways<3>([&](int i, int j) { return double(g[i * 3 + j]); }, transformed,
+                         [](const auto& in, auto& out) { Algorithm::kernel(in, out); });
+  for (int i = 0; i < alpha * alpha; ++i) u[i] = static_cast<T>(transformed[i / alpha][i % alpha]);
 }
 
 // dg = Gᵀ du G, the gradient of a 3 x 3 kernel from the gradient of its transformed
@@ -62,18 +54,10 @@ void transform_kernel(const T* g, T* u) {
 template <class Algorithm, class T>
 void transform_kernel_gradient(const T* du, T* dg) {
   constexpr int alpha = Algorithm::input_tile;
-  double rows[3][alpha];  // Gᵀ du, column by column
-  for (int j = 0; j < alpha; ++j) {
-    double column[alpha], transformed[3];
-    for (int i = 0; i < alpha; ++i) column[i] = double(du[i * alpha + j]);
-    Algorithm::kernel_adjoint(column, transformed);
-    for (int k = 0; k < 3; ++k) rows[k][j] = transformed[k];
-  }
-  for (int k = 0; k < 3; ++k) {
-    double transformed[3];
-    Algorithm::kernel_adjoint(rows[k], transformed);
-    for (int l = 0; l < 3; ++l) dg[k * 3 + l] = static_cast<T>(transformed[l]);
-  }
+  double transformed[3][3];
+  transform_both_ways<alpha>([&](int i, int j) { return double(du[i * alpha + j]); }, transformed,
+                             [](const auto& in, auto& out) { Algorithm::kernel_adjoint(in, out); });
+  for (int i = 0; i < 9; ++i) dg[i] = static_cast<T>(transformed[i / 3][i % 3]);
 }
 
 // The m x m output tiles of a correlation, numbered image by image, row by row.
@@ -204,19 +188,13 @@ void transform_input_tiles(const typename Vector::value_type* images, const Tile
     const std::int64_t tile_row = tile % grid.per_image() / grid.columns, tile_column = tile % grid.columns;
     const T* window = images + image * image_values + (m * tile_row * columns + m * tile_column) * channel_stride;
     for (std::int64_t c = 0; c < channel_stride; c += lanes) {
-      Vector r[alpha][alpha];  // Bᵀ d, a column at a time
-      for (int j = 0; j < alpha; ++j) {
-        Vector column[alpha], result[alpha];
-        for (int i = 0; i < alpha; ++i) column[i] = Vector::load_unaligned(window + (i * columns + j) * channel_stride + c);
-        Algorithm::input(column, result);
-        for (int i = 0; i < alpha; ++i) r[i][j] = result[i];
-      }
+      Vector v[alpha][alpha];
+      transform_both_ways<alpha>(
+          [&](int i, int j) { return Vector::load_unaligned(window + (i * columns + j) * channel_stride + c); }, v,
+          [](const auto& in, auto& out) { Algorithm::input(in, out); });
       T* destination = transformed + t * channel_stride + c;
-      for (int i = 0; i < alpha; ++i) {
-        Vector result[alpha];
-        Algorithm::input(r[i], result);
-        for (int j = 0; j < alpha; ++j) result[j].store_unaligned(destination + (alpha * i + j) * point_stride);
-      }
+      for (int i = 0; i < alpha; ++i)
+        for (int j = 0; j < alpha; ++j) v[i][j].store_unaligned(destination + (alpha * i + j) * point_stride);
     }
   }
 }
@@ -404,26 +382,20 @@ void correlate_packed(const Microkernel<typename Vector::value_type>& kernel, co
         T* corner = out + image * outputs * plane + oy * grid.out_width + ox;
         for (std::int64_t o = 0; o < outputs; o += lanes) {
           const T* source = products + t * output_stride + o;
-          Vector s[m][alpha];  // Aᵀ M, a column at a time
-          for (int j = 0; j < alpha; ++j) {
-            Vector column[alpha], result[m];
-            for (int i = 0; i < alpha; ++i) column[i] = Vector::load_unaligned(source + (alpha * i + j) * output_point_stride);
-            Algorithm::output(column, result);
-            for (int i = 0; i < m; ++i) s[i][j] = result[i];
-          }
+          Vector values[m][m];
+          transform_both_ways<alpha>(
+              [&](int i, int j) { return Vector::load_unaligned(source + (alpha * i + j) * output_point_stride); },
+              values, [](const auto& in, auto& out) { Algorithm::output(in, out); });
           const Vector offset = Vector::load_unaligned(biases.data() + o);
           Vector image_offset;  // rounded after the bias, as a separate add would be
           if (image_bias) image_offset = Vector::load_unaligned(image_biases.data() + image * output_stride + o);
           alignas(64) T y[m][m][lanes];
-          for (int i = 0; i < m; ++i) {
-            Vector values[m];
-            Algorithm::output(s[i], values);
+          for (int i = 0; i < m; ++i)
             for (int j = 0; j < m; ++j) {
-              values[j] = values[j] + offset;
-              if (image_bias) values[j] = values[j] + image_offset;
-              values[j].store_aligned(y[i][j]);
+              Vector value = values[i][j] + offset;
+              if (image_bias) value = value + image_offset;
+              value.store_aligned(y[i][j]);
             }
-          }
           if (valid_rows == m && valid_columns == m && o + lanes <= outputs) {  // the common case, unrolled
             for (std::int64_t lane = 0; lane < lanes; ++lane) {
               T* destination = corner + (o + lane) * plane;
@@ -519,19 +491,13 @@ void weight_gradient(const Microkernel<typename Vector::value_type>& kernel,
                                       output_stride;
           T* tile_slot = packed + t * nr;
           for (std::int64_t o = 0; o < output_stride; o += lanes) {
-            Vector r[alpha][m];  // A e, a column at a time
-            for (int j = 0; j < m; ++j) {
-              Vector column[m], result[alpha];
-              for (int i = 0; i < m; ++i) column[i] = Vector::load_unaligned(e + i * next_row + j * output_stride + o);
-              Algorithm::output_adjoint(column, result);
-              for (int i = 0; i < alpha; ++i) r[i][j] = result[i];
-            }
-            for (int i = 0; i < alpha; ++i) {
-              Vector result[alpha];
-              Algorithm::output_adjoint(r[i], result);
+            Vector carried_back[alpha][alpha];
+            transform_both_ways<m>(
+                [&](int i, int j) { return Vector::load_unaligned(e + i * next_row + j * output_stride + o); },
+                carried_back, [](const auto& in, auto& out) { Algorithm::output_adjoint(in, out); });
+            for (int i = 0; i < alpha; ++i)
               for (int j = 0; j < alpha; ++j)
-                store_into_panels(result[j], o, count, nr, tile_slot + (alpha * i + j) * point_stride);
-            }
+                store_into_panels(carried_back[i][j], o, count, nr, tile_slot + (alpha * i + j) * point_stride);
           }
         }
         // dU_ξ[c, o] += Σ_t V_ξ[t, c] · dM_ξ[t, o]: rows are channels, V read in place.
