@@ -214,12 +214,9 @@ void add_convolution_cases(std::vector<KernelCase>& table) {
                              std::to_string(c.options.stride) + " padding " + std::to_string(c.options.padding) +
                              " dilation " + std::to_string(c.options.dilation);
     const auto options = c.options;
-    // Winograd's F(4x4, 3x3) (the 3x3, stride-1 cases with 16 channels or more each way, forward
-    // and input gradient) rounds about 5x more than the direct sum (the test of its rms error
-    // below): here its worst element is 2.3x the others' tolerance, checked at 5x.
     const bool winograd = c.weight[2] == 3 && c.weight[3] == 3 && c.options.stride == 1 && c.options.dilation == 1 &&
                           c.weight[0] >= 16 && c.weight[1] >= 16;
-    const double tolerance = winograd ? 5e-4 : 1e-4;
+    const double tolerance = convolution_tolerance(winograd);
     table.push_back({name + " forward", [=] { return Results{conv2d(x, w, b, options)}; },
                      [=] { return Results{conv2d_reference(x, w, b, options)}; }, tolerance, 1e-4});
     table.push_back({name + " forward, transposed storage, no bias",
@@ -503,8 +500,7 @@ TEST_CASE("inference's group_norm_silu_conv2d and per-image biases equal the sep
       const Tensor exact = conv2d_reference(group_norm_reference(x.to(DType::Float64), c.groups, gamma.to(DType::Float64),
                                                                  beta.to(DType::Float64), 1e-5, true).output,
                                             weight.to(DType::Float64), bias.to(DType::Float64), c.options);
-      // (float32: the Winograd F(4x4, 3x3) allowance of the convolution table's cases)
-      const double tolerance = dtype == DType::Float32 ? 5e-4 : 1e-10;
+      const double tolerance = dtype == DType::Float32 ? convolution_tolerance(true) : 1e-10;
       CHECK(closeness(group_norm_silu_conv2d(x, c.groups, gamma, beta, 1e-5, weight, bias, c.options), exact, tolerance,
                       tolerance) <= 1.0);
     }
@@ -614,7 +610,7 @@ TEST_CASE("Winograd's kept weight transforms are reused for the same weights and
     expected = conv2d(x, weight, bias, {1, 1, 1});
   }
   CHECK(!bitwise_equal(changed, first));
-  CHECK(closeness(changed, expected, 1e-4, 1e-4) <= 1.0);
+  CHECK(closeness(changed, expected, convolution_tolerance(true) / 10, 1e-4) <= 1.0);
   // A transform kept for one tile is never served to the other: the same weights by the
   // other tile equal its transform made for this call alone (ThisCall, an input gradient's
   // lifetime) and differ from the first tile's in their rounding.
@@ -626,7 +622,7 @@ TEST_CASE("Winograd's kept weight transforms are reused for the same weights and
     this_call.reuse_weight_transform = false;
     CHECK(bitwise_equal(conv2d(x, weight, bias, this_call), small_tile));
     CHECK(!bitwise_equal(small_tile, changed));
-    CHECK(closeness(small_tile, expected, 1e-4, 1e-4) <= 1.0);
+    CHECK(closeness(small_tile, expected, convolution_tolerance(true) / 10, 1e-4) <= 1.0);
   }
 }
 
